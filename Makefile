@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both bootstrap .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.bootstrapped
+BOOTSTRAP_INPUTS := constraints.txt requirements-dev.txt \
+	packages/qcsc-prefect-qiskit/pyproject.toml packages/qcsc-runtime-emulator/pyproject.toml
+
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+
+.PHONY: venv test demo bench lint typecheck check clean
+
+venv: $(STAMP)
+
+$(STAMP): $(BOOTSTRAP_INPUTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt \
+		-e packages/qcsc-prefect-qiskit -e packages/qcsc-runtime-emulator -r requirements-dev.txt
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) examples/native_qiskit_primitives_demo/flow.py --primitive all --mode all
+
+bench: $(STAMP)
+	$(PY) -m pytest -q -m "slow or bench"
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy packages/qcsc-prefect-qiskit/src packages/qcsc-runtime-emulator/src
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo-state
