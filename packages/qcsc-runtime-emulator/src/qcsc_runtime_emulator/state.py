@@ -289,9 +289,14 @@ class StateStore:
             pending = [j for j in jobs if j.status.pending]
             if not sess.accepting_jobs and not pending:
                 return "closed"
-            if any(j.status is JobState.RUNNING for j in jobs):
+            if sess.activated is None:
+                return "open"
+            if pending or any(j.status is JobState.RUNNING for j in jobs):
                 return "active"
-            return "open" if not jobs else "inactive"
+            last = sess.last_job_completed or sess.activated
+            if time.time() - last < sess.interactive_ttl:
+                return "active"
+            return "inactive"
 
     def session_elapsed(self, sess: SessionRecord) -> float:
         """QPU seconds used by a session's jobs."""

@@ -1,0 +1,66 @@
+"""Shared fixtures: the emulator fixtures come from the package's pytest plugin."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from qiskit import QuantumCircuit, transpile
+from qiskit.quantum_info import SparsePauliOp
+from qiskit_ibm_runtime import QiskitRuntimeService
+from qiskit_ibm_runtime.fake_provider import FakeFez
+
+from qcsc_runtime_emulator import RuntimeEmulator
+
+
+@pytest.fixture(scope="session")
+def fez_target() -> Any:
+    return FakeFez().target
+
+
+@pytest.fixture(scope="session")
+def bell(fez_target: Any) -> QuantumCircuit:
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    return transpile(qc, target=fez_target, optimization_level=1, seed_transpiler=7)
+
+
+@pytest.fixture(scope="session")
+def bell_estimator_pub(fez_target: Any) -> tuple[QuantumCircuit, list[SparsePauliOp]]:
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    isa = transpile(qc, target=fez_target, optimization_level=1, seed_transpiler=7)
+    obs = [SparsePauliOp(p).apply_layout(isa.layout) for p in ("ZZ", "XX", "ZI")]
+    return isa, obs
+
+
+@pytest.fixture
+def service(runtime_emulator: RuntimeEmulator) -> QiskitRuntimeService:
+    # A bare constructor: account discovery through the environment only.
+    return QiskitRuntimeService()
+
+
+@pytest.fixture
+def fez(service: QiskitRuntimeService) -> Any:
+    return service.backend("ibm_fez")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll until ``predicate()`` is truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def until() -> Callable[..., Any]:
+    return wait_for
