@@ -1,0 +1,558 @@
+"""The native Qiskit Runtime side: services, backends, primitives, job status and metadata.
+
+With ``_translate.py`` and ``serializers.py`` this is the only module that imports
+``qiskit_ibm_runtime``, and the only one that reads a token's secret value. Everything that
+talks to the service is a plain blocking function; the tasks call them through
+``asyncio.to_thread``.
+
+The heavy imports happen at module import time on purpose: qiskit can crash when it is first
+imported inside a worker thread that later exits (see the runtime notes), and the tasks call
+these functions from worker threads.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+import qiskit_aer  # noqa: F401  (imported here, on the importing thread; see module docstring)
+from qiskit.providers import BackendV2
+from qiskit.providers import JobStatus as QiskitJobStatus
+from qiskit_ibm_runtime import (
+    EstimatorOptions,
+    EstimatorV2,
+    QiskitRuntimeService,
+    SamplerOptions,
+    SamplerV2,
+)
+from qiskit_ibm_runtime.fake_provider.local_runtime_job import LocalRuntimeJob
+
+from ._translate import translating_errors
+from .errors import (
+    BackendNotFoundError,
+    InvalidInputError,
+    JobFailedError,
+    QCSCQiskitError,
+    RuntimeConfigError,
+)
+from .jobs import FetchOutput, JobStatus, PrimitiveName
+
+if TYPE_CHECKING:
+    from qiskit.primitives import PrimitiveResult
+
+    from .blocks import QiskitRuntimeConfig
+
+#: Environment variables that change which server a ``QiskitRuntimeService`` reaches (account
+#: discovery and the redirection knobs used by tests and the emulator). Their values are part
+#: of the service cache key.
+REDIRECTING_ENV_VARS: Final[tuple[str, ...]] = (
+    "QISKIT_IBM_TOKEN",
+    "QISKIT_IBM_URL",
+    "QISKIT_IBM_INSTANCE",
+    "QISKIT_IBM_CHANNEL",
+    "IAM_URL",
+    "GLOBAL_SEARCH_URL",
+    "GLOBAL_CATALOG_URL",
+    "QISKIT_FUNCTIONS_EXPERIMENTAL",
+)
+
+#: Config fields passed to ``QiskitRuntimeService`` (config field -> constructor argument).
+_SERVICE_ARGUMENTS: Final[tuple[tuple[str, str], ...]] = (
+    ("channel", "channel"),
+    ("instance", "instance"),
+    ("url", "url"),
+    ("account_name", "name"),
+    ("filename", "filename"),
+    ("verify", "verify"),
+    ("proxies", "proxies"),
+    ("private_endpoint", "private_endpoint"),
+    ("region", "region"),
+    ("plans_preference", "plans_preference"),
+)
+
+#: How many backend names a "backend not found" message lists.
+_SUGGESTED_BACKENDS: Final = 8
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _OncePerKey(Generic[_K, _V]):
+    """A thread-safe memo: ``get(key, build)`` builds each value at most once per process.
+
+    Builds for different keys run concurrently; a failed build is not remembered, so the next
+    call tries again.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[_K, _V] = {}
+        self._locks: dict[_K, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: _K, build: Callable[[], _V]) -> _V:
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                self._values[key] = build()
+            return self._values[key]
+
+    def clear(self) -> None:
+        with self._guard:
+            self._values.clear()
+            self._locks.clear()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+_services: _OncePerKey[str, Any] = _OncePerKey()
+_backends: _OncePerKey[tuple[str, str], BackendV2] = _OncePerKey()
+
+
+# --------------------------------------------------------------------------- services
+
+
+def service_cache_key(config: QiskitRuntimeConfig) -> str:
+    """Return the in-process cache key of the service ``config`` describes.
+
+    It is a SHA-256 over every account field (the token's value included) and the values of
+    `REDIRECTING_ENV_VARS`. ``backend_name`` is left out: it does not change the service, and
+    backends are cached per service and name. The key never leaves the process.
+    """
+    fields: dict[str, object] = {}
+    for name in type(config).model_fields:
+        if name == "backend_name":
+            continue
+        value = getattr(config, name)
+        if name == "token":
+            value = None if value is None else value.get_secret_value()
+        fields[name] = value
+    material = {
+        "fields": fields,
+        "environment": {var: os.environ.get(var) for var in REDIRECTING_ENV_VARS},
+    }
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def build_service(config: QiskitRuntimeConfig) -> Any:
+    """Build a new native ``QiskitRuntimeService`` from ``config`` (uncached).
+
+    Only the fields that are set are passed, so unset fields fall back to qiskit-ibm-runtime's
+    own account discovery. ``channel="local"`` gives the offline ``QiskitRuntimeLocalService``.
+
+    Args:
+        config: The runtime configuration.
+
+    Returns:
+        The native service.
+
+    Raises:
+        RuntimeConfigError: The service could not be built. If the underlying error text
+            contained the token, the text is redacted and the cause is not chained.
+        RuntimeAuthError: The service rejected the credentials.
+    """
+    if config.channel == "local":
+        return QiskitRuntimeService(channel="local")
+    kwargs: dict[str, Any] = {
+        argument: getattr(config, field)
+        for field, argument in _SERVICE_ARGUMENTS
+        if getattr(config, field) is not None
+    }
+    secret = None if config.token is None else config.token.get_secret_value()
+    if secret is not None:
+        kwargs["token"] = secret
+    with _secret_kept_out(secret):
+        try:
+            with translating_errors():
+                return QiskitRuntimeService(**kwargs)
+        except QCSCQiskitError:
+            raise
+        except Exception as exc:
+            raise RuntimeConfigError(
+                f"could not build a QiskitRuntimeService from the configuration: {exc}"
+            ) from exc
+
+
+@contextmanager
+def _secret_kept_out(secret: str | None) -> Iterator[None]:
+    """Re-raise errors whose text (or whose causes' text) contains ``secret``, redacted."""
+    leaked: BaseException | None = None
+    try:
+        yield
+    except Exception as exc:
+        if not secret or not any(secret in str(link) for link in _chain(exc)):
+            raise
+        leaked = exc
+    if leaked is not None:
+        # Raised outside the except block, so neither __cause__ nor __context__ carries it.
+        assert secret is not None
+        redacted = str(leaked).replace(secret, "**********")
+        raise RuntimeConfigError(
+            f"could not build a QiskitRuntimeService ({type(leaked).__name__}): {redacted} "
+            "[the original error is withheld because its text contained the token]"
+        )
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def cached_service(config: QiskitRuntimeConfig) -> Any:
+    """Return the process-wide service for ``config``, building it on first use."""
+    return _services.get(service_cache_key(config), lambda: build_service(config))
+
+
+def cached_backend(config: QiskitRuntimeConfig) -> BackendV2:
+    """Return the native backend ``config.backend_name``, cached per service and name.
+
+    Raises:
+        BackendNotFoundError: The name is unknown; the message lists some names that exist.
+    """
+    key = service_cache_key(config)
+    service = _services.get(key, lambda: build_service(config))
+    return _backends.get(
+        (key, config.backend_name), lambda: lookup_backend(service, config.backend_name)
+    )
+
+
+def clear_caches() -> None:
+    """Forget every cached service and backend (tests, or after rotating credentials)."""
+    _backends.clear()
+    _services.clear()
+
+
+def lookup_backend(service: Any, backend_name: str) -> BackendV2:
+    """Return ``service.backend(backend_name)``, explaining an unknown name.
+
+    Args:
+        service: A native ``QiskitRuntimeService`` (or the local service).
+        backend_name: The backend to look up.
+
+    Returns:
+        The native backend.
+
+    Raises:
+        BackendNotFoundError: No such backend; the message lists up to eight that exist, the
+            closest names first.
+    """
+    try:
+        with translating_errors(), warnings.catch_warnings():
+            # Local mode instantiates every fake backend to find one; some warn that their
+            # properties are synthetic, which says nothing about the one asked for.
+            warnings.filterwarnings("ignore", message="Properties of fake_", category=UserWarning)
+            backend: BackendV2 = service.backend(backend_name)
+            return backend
+    except BackendNotFoundError:
+        pass
+    available = _available_backend_names(service)
+    close = difflib.get_close_matches(backend_name, available, n=3, cutoff=0.5)
+    shown = tuple(dict.fromkeys([*close, *available]))[:_SUGGESTED_BACKENDS]
+    where = "the local channel (fake backends)" if _is_local(service) else "this account"
+    if shown:
+        listing = f"Backends that exist include: {', '.join(shown)}"
+        if len(available) > len(shown):
+            listing += f" ({len(available)} in total)"
+    else:
+        listing = "The service listed no backends at all; check the instance and channel"
+    raise BackendNotFoundError(
+        f"backend '{backend_name}' was not found on {where}. {listing}.",
+        backend_name=backend_name,
+        available=shown,
+    )
+
+
+def _available_backend_names(service: Any) -> list[str]:
+    try:
+        with translating_errors(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Properties of fake_", category=UserWarning)
+            return sorted(str(backend.name) for backend in service.backends())
+    except Exception:  # the listing only decorates an error message
+        return []
+
+
+def _is_local(service: Any) -> bool:
+    is_local = getattr(service, "is_local", False)
+    return is_local is True
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+def build_primitive(
+    primitive: PrimitiveName, backend: BackendV2, options: object | None = None
+) -> SamplerV2 | EstimatorV2:
+    """Create the native ``SamplerV2``/``EstimatorV2`` in job mode on ``backend``.
+
+    Args:
+        primitive: ``"sampler"`` or ``"estimator"``.
+        backend: The native backend (``mode=backend``).
+        options: Native options: a dict or a ``SamplerOptions``/``EstimatorOptions``; ``None``
+            keeps qiskit-ibm-runtime's defaults.
+
+    Returns:
+        The native primitive.
+
+    Raises:
+        InvalidInputError: The options were rejected (``argument="options"``).
+    """
+    cls = SamplerV2 if primitive == "sampler" else EstimatorV2
+    try:
+        if options is None:
+            return cls(mode=backend)
+        return cls(mode=backend, options=options)
+    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise InvalidInputError(
+            f"the {primitive} options were rejected: {exc}", argument="options"
+        ) from exc
+
+
+def submit(
+    primitive: SamplerV2 | EstimatorV2,
+    pubs: Sequence[object],
+    *,
+    shots: int | None = None,
+    precision: float | None = None,
+) -> Any:
+    """Call the native ``primitive.run`` and return the native job (blocking)."""
+    with translating_errors():
+        if isinstance(primitive, SamplerV2):
+            return primitive.run(pubs, shots=shots)
+        return primitive.run(pubs, precision=precision)
+
+
+def wait_for_result(job: Any) -> PrimitiveResult:
+    """Block until ``job`` finishes and return its native ``PrimitiveResult``.
+
+    Raises:
+        JobFailedError: The job failed (a local-mode simulation error included).
+        JobCancelledError: The job was cancelled.
+    """
+    job_id = str(job.job_id())
+    try:
+        with translating_errors(job_id):
+            result: PrimitiveResult = job.result()
+            return result
+    except QCSCQiskitError:
+        raise
+    except Exception as exc:  # local mode raises the simulator's own exception
+        raise JobFailedError(f"Qiskit job {job_id} failed: {exc}", job_id=job_id) from exc
+
+
+def native_job_status(job: Any) -> JobStatus:
+    """Return the job's status in Qiskit Runtime's string vocabulary.
+
+    Local-mode jobs report a ``qiskit.providers.JobStatus`` enum; it is mapped to the runtime
+    strings (``VALIDATING`` becomes ``"INITIALIZING"``).
+    """
+    with translating_errors(str(job.job_id())):
+        raw = job.status()
+    if isinstance(raw, QiskitJobStatus):
+        return _ENUM_STATUS[raw]
+    text = str(raw).upper()
+    if text in _RUNTIME_STATUSES:
+        return _RUNTIME_STATUSES[text]
+    raise JobFailedError(f"unknown job status {raw!r}", job_id=str(job.job_id()))
+
+
+_ENUM_STATUS: Final[dict[QiskitJobStatus, JobStatus]] = {
+    QiskitJobStatus.INITIALIZING: "INITIALIZING",
+    QiskitJobStatus.VALIDATING: "INITIALIZING",
+    QiskitJobStatus.QUEUED: "QUEUED",
+    QiskitJobStatus.RUNNING: "RUNNING",
+    QiskitJobStatus.CANCELLED: "CANCELLED",
+    QiskitJobStatus.DONE: "DONE",
+    QiskitJobStatus.ERROR: "ERROR",
+}
+_RUNTIME_STATUSES: Final[dict[str, JobStatus]] = {
+    "INITIALIZING": "INITIALIZING",
+    "QUEUED": "QUEUED",
+    "RUNNING": "RUNNING",
+    "CANCELLED": "CANCELLED",
+    "DONE": "DONE",
+    "ERROR": "ERROR",
+}
+
+
+def is_local_job(job: Any) -> bool:
+    """Whether ``job`` ran in local mode (no service, no job id lookup, no usage)."""
+    return isinstance(job, LocalRuntimeJob)
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceReport:
+    """What the service says about a finished job, when it says anything.
+
+    Attributes:
+        started: When the job started running (ISO 8601, UTC), if reported.
+        finished: When the job finished (ISO 8601, UTC), if reported.
+        usage: JSON-compatible usage figures (for example ``quantum_seconds``), if reported.
+    """
+
+    started: str | None = None
+    finished: str | None = None
+    usage: dict[str, object] | None = None
+
+
+def job_service_report(job: Any) -> ServiceReport:
+    """Collect timestamps and usage of a finished job from ``job.metrics()``, best effort.
+
+    Local-mode jobs have no service, so nothing is reported for them. Failures to read the
+    metrics are swallowed: metadata must never cost the result.
+    """
+    if is_local_job(job):
+        return ServiceReport()
+    try:
+        with translating_errors(str(job.job_id())):
+            metrics = job.metrics()
+    except Exception:
+        return ServiceReport()
+    if not isinstance(metrics, Mapping):
+        return ServiceReport()
+    timestamps = metrics.get("timestamps")
+    timestamps = timestamps if isinstance(timestamps, Mapping) else {}
+    usage = metrics.get("usage")
+    usage_report: dict[str, object] | None = None
+    if isinstance(usage, Mapping):
+        usage_report = {str(k): v for k, v in usage.items() if _is_json_scalar(v)}
+        quantum = usage.get("quantum_seconds", usage.get("qpu_charge_time_seconds"))
+        if isinstance(quantum, (int, float)) and not isinstance(quantum, bool):
+            usage_report["quantum_seconds"] = float(quantum)
+    return ServiceReport(
+        started=_text_or_none(timestamps.get("running")),
+        finished=_text_or_none(timestamps.get("finished")),
+        usage=usage_report,
+    )
+
+
+def _is_json_scalar(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (str, int, bool))
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def execution_metadata(
+    *,
+    mode: str,
+    primitive: PrimitiveName,
+    num_pubs: int,
+    shots: int | None,
+    precision: float | None,
+    status: JobStatus,
+    submitted: datetime,
+    finished: datetime,
+    wall_seconds: float,
+    report: ServiceReport,
+    extra: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """Build the JSON-compatible ``metadata`` of a `FetchOutput`.
+
+    Args:
+        mode: ``"simple"`` for ``run_*_task``; robust fetch passes its own mode name.
+        primitive: ``"sampler"`` or ``"estimator"``.
+        num_pubs: How many pubs the job ran.
+        shots: The requested default shots (sampler), or ``None``.
+        precision: The requested default precision (estimator), or ``None``.
+        status: The final job status.
+        submitted: When the job was submitted (observed by us).
+        finished: When the result was in hand (observed by us).
+        wall_seconds: Seconds from submission to result, measured with a monotonic clock.
+        report: Timestamps and usage reported by the service.
+        extra: Further JSON-compatible entries to merge in.
+
+    Returns:
+        A dict with ``mode``, ``primitive``, ``num_pubs``, ``shots`` or ``precision``,
+        ``job_status``, ``timings`` (``submitted``, ``started``, ``finished``,
+        ``wall_seconds``) and ``usage`` (``None`` when the service reports none).
+    """
+    metadata: dict[str, object] = {"mode": mode, "primitive": primitive, "num_pubs": num_pubs}
+    if primitive == "sampler":
+        metadata["shots"] = shots
+    else:
+        metadata["precision"] = precision
+    metadata["job_status"] = status
+    metadata["timings"] = {
+        "submitted": submitted.isoformat(),
+        "started": report.started,
+        "finished": report.finished or finished.isoformat(),
+        "wall_seconds": round(wall_seconds, 6),
+    }
+    metadata["usage"] = report.usage
+    if extra:
+        metadata.update(extra)
+    return metadata
+
+
+def build_fetch_output(
+    *,
+    job_id: str,
+    backend_name: str,
+    primitive: PrimitiveName,
+    status: JobStatus,
+    result: PrimitiveResult,
+    metadata: dict[str, object],
+) -> FetchOutput:
+    """Assemble the `FetchOutput` dict the run and fetch tasks return."""
+    return FetchOutput(
+        job_id=job_id,
+        backend_name=backend_name,
+        primitive=primitive,
+        status=status,
+        result=result,
+        metadata=metadata,
+    )
+
+
+__all__ = [
+    "REDIRECTING_ENV_VARS",
+    "EstimatorOptions",
+    "SamplerOptions",
+    "ServiceReport",
+    "build_fetch_output",
+    "build_primitive",
+    "build_service",
+    "cached_backend",
+    "cached_service",
+    "clear_caches",
+    "execution_metadata",
+    "is_local_job",
+    "job_service_report",
+    "lookup_backend",
+    "native_job_status",
+    "service_cache_key",
+    "submit",
+    "utc_now",
+    "wait_for_result",
+]

@@ -1,0 +1,211 @@
+"""Prefect tasks that run native Qiskit Runtime primitives.
+
+Simple mode: one task creates the native ``SamplerV2``/``EstimatorV2`` on the configured
+backend, submits, waits for the result and records artifacts. The tasks are ``async`` and never
+block the event loop: every blocking client call runs in a worker thread. They are not retried
+(``retries=0``): a retry after submission would submit a second, paid job. Use the robust
+submit/fetch tasks when retries matter.
+
+The annotations are evaluated at import time on purpose (no ``from __future__ import
+annotations``): task parameter types stay real objects for Prefect and for introspection.
+"""
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+from qiskit.primitives.containers.estimator_pub import EstimatorPubLike
+from qiskit.primitives.containers.sampler_pub import SamplerPubLike
+
+from . import _native
+from ._native import EstimatorOptions, SamplerOptions
+from .artifacts import acreate_result_artifacts
+from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
+from .jobs import FetchOutput, PrimitiveName
+from .validation import (
+    validate_artifact_key,
+    validate_estimator_inputs,
+    validate_sampler_inputs,
+)
+
+
+@task(retries=0, cache_policy=NO_CACHE, name="run_sampler_task")
+async def run_sampler_task(
+    pubs: Sequence[SamplerPubLike],
+    *,
+    runtime_config: QiskitRuntimeConfig | None = None,
+    runtime_block_name: str | None = None,
+    shots: int | None = None,
+    options: SamplerOptions | dict[str, Any] | None = None,
+    artifact_key: str | None = None,
+) -> FetchOutput:
+    """Run pubs with the native ``SamplerV2`` and wait for the result.
+
+    Replaces ``SamplerV2(mode=backend).run(pubs, shots=...).result()``; the inputs and the
+    returned ``PrimitiveResult`` are the native Qiskit objects.
+
+    Args:
+        pubs: Sampler pubs of ISA circuits (transpiled for the backend).
+        runtime_config: The runtime configuration. Give this or ``runtime_block_name``.
+        runtime_block_name: Name of a saved `QiskitRuntimeConfig` Block. Give this or
+            ``runtime_config``.
+        shots: Default shots per pub; ``None`` keeps the primitive's default.
+        options: Native sampler options (a dict or ``SamplerOptions``).
+        artifact_key: If given, create a summary artifact under this key and a per-pub
+            table under ``f"{artifact_key}-pubs"``.
+
+    Returns:
+        A `FetchOutput` dict: ``job_id``, ``backend_name``, ``primitive``, ``status``,
+        ``result`` (the native ``PrimitiveResult``) and JSON-compatible ``metadata``.
+
+    Raises:
+        RuntimeConfigError: Both or neither of ``runtime_config``/``runtime_block_name``, or
+            no Block of that name.
+        BackendNotFoundError: The backend does not exist.
+        InvalidInputError: Bad pubs, shots, options or artifact key; nothing was submitted.
+        JobFailedError: The job failed.
+
+    Example:
+        ```python
+        output = await run_sampler_task(pubs, runtime_block_name="ibm-runtime", shots=100)
+        counts = output["result"][0].data.meas.get_counts()
+        ```
+    """
+    return await _run_primitive(
+        "sampler",
+        pubs,
+        runtime_config=runtime_config,
+        runtime_block_name=runtime_block_name,
+        shots=shots,
+        precision=None,
+        options=options,
+        artifact_key=artifact_key,
+    )
+
+
+@task(retries=0, cache_policy=NO_CACHE, name="run_estimator_task")
+async def run_estimator_task(
+    pubs: Sequence[EstimatorPubLike],
+    *,
+    runtime_config: QiskitRuntimeConfig | None = None,
+    runtime_block_name: str | None = None,
+    precision: float | None = None,
+    options: EstimatorOptions | dict[str, Any] | None = None,
+    artifact_key: str | None = None,
+) -> FetchOutput:
+    """Run pubs with the native ``EstimatorV2`` and wait for the result.
+
+    Replaces ``EstimatorV2(mode=backend).run(pubs, precision=...).result()``; the inputs and
+    the returned ``PrimitiveResult`` are the native Qiskit objects.
+
+    Args:
+        pubs: Estimator pubs ``(isa_circuit, observables[, parameter_values[, precision]])``;
+            observables must already match the ISA circuit's layout.
+        runtime_config: The runtime configuration. Give this or ``runtime_block_name``.
+        runtime_block_name: Name of a saved `QiskitRuntimeConfig` Block. Give this or
+            ``runtime_config``.
+        precision: Default target precision per pub; ``None`` keeps the primitive's default.
+        options: Native estimator options (a dict or ``EstimatorOptions``).
+        artifact_key: If given, create a summary artifact under this key and a per-pub
+            table under ``f"{artifact_key}-pubs"``.
+
+    Returns:
+        A `FetchOutput` dict: ``job_id``, ``backend_name``, ``primitive``, ``status``,
+        ``result`` (the native ``PrimitiveResult``) and JSON-compatible ``metadata``.
+
+    Raises:
+        RuntimeConfigError: Both or neither of ``runtime_config``/``runtime_block_name``, or
+            no Block of that name.
+        BackendNotFoundError: The backend does not exist.
+        InvalidInputError: Bad pubs, precision, options or artifact key; nothing was
+            submitted.
+        JobFailedError: The job failed.
+
+    Example:
+        ```python
+        output = await run_estimator_task(pubs, runtime_block_name="ibm-runtime", precision=0.05)
+        evs = output["result"][0].data.evs
+        ```
+    """
+    return await _run_primitive(
+        "estimator",
+        pubs,
+        runtime_config=runtime_config,
+        runtime_block_name=runtime_block_name,
+        shots=None,
+        precision=precision,
+        options=options,
+        artifact_key=artifact_key,
+    )
+
+
+async def _run_primitive(
+    primitive: PrimitiveName,
+    pubs: Sequence[object],
+    *,
+    runtime_config: QiskitRuntimeConfig | None,
+    runtime_block_name: str | None,
+    shots: int | None,
+    precision: float | None,
+    options: object | None,
+    artifact_key: str | None,
+) -> FetchOutput:
+    logger = get_run_logger()
+    if artifact_key is not None:
+        validate_artifact_key(artifact_key)
+    config = await aresolve_runtime_config(runtime_config, runtime_block_name)
+    backend = await asyncio.to_thread(config.get_backend)
+    if primitive == "sampler":
+        checked: Sequence[object] = await asyncio.to_thread(
+            validate_sampler_inputs, pubs, backend=backend, shots=shots
+        )
+        shots = None if shots is None else int(shots)
+    else:
+        checked = await asyncio.to_thread(
+            validate_estimator_inputs, pubs, backend=backend, precision=precision
+        )
+        precision = None if precision is None else float(precision)
+    native = await asyncio.to_thread(_native.build_primitive, primitive, backend, options)
+
+    submitted = _native.utc_now()
+    started = time.perf_counter()
+    job = await asyncio.to_thread(_native.submit, native, checked, shots=shots, precision=precision)
+    job_id = str(job.job_id())
+    logger.info(
+        "Submitted %s job %s (%d pubs) to %s.", primitive, job_id, len(checked), backend.name
+    )
+    result = await asyncio.to_thread(_native.wait_for_result, job)
+    wall_seconds = time.perf_counter() - started
+    finished = _native.utc_now()
+    status = await asyncio.to_thread(_native.native_job_status, job)
+    report = await asyncio.to_thread(_native.job_service_report, job)
+    logger.info("Job %s finished: %s in %.3f s.", job_id, status, wall_seconds)
+
+    output = _native.build_fetch_output(
+        job_id=job_id,
+        backend_name=str(backend.name),
+        primitive=primitive,
+        status=status,
+        result=result,
+        metadata=_native.execution_metadata(
+            mode="simple",
+            primitive=primitive,
+            num_pubs=len(checked),
+            shots=shots,
+            precision=precision,
+            status=status,
+            submitted=submitted,
+            finished=finished,
+            wall_seconds=wall_seconds,
+            report=report,
+        ),
+    )
+    await acreate_result_artifacts(output, artifact_key)
+    return output
+
+
+__all__ = ["run_estimator_task", "run_sampler_task"]
