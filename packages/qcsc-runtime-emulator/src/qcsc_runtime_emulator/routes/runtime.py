@@ -263,14 +263,15 @@ def results(app: EmulatorApp, req: Request, p: dict[str, str]) -> Response:
         job = _job(app, p["job_id"])
         if job.expired:
             raise ApiError(404, f"Results for job {job.id} are no longer available")
-        if job.status is JobState.CANCELLED:
-            raise ApiError(404, f"Job {job.id} was cancelled and has no results")
         if job.status.pending:
             raise ApiError(404, f"Results for job {job.id} are not available yet")
         text = app.store.load_result(job)
         if text is None:
             if job.status is JobState.FAILED:
                 text = f"Error code {job.reason_code}; {job.reason or 'Job failed'}"
+            elif job.status is JobState.CANCELLED:
+                # The client reads this text for jobs cancelled with a reason code (1305).
+                text = f"Job {job.id} was cancelled. {job.reason or ''}".strip()
             else:
                 raise ApiError(404, f"Results for job {job.id} are not available")
         job.result_reads += 1
