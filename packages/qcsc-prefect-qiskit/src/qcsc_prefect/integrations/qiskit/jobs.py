@@ -49,9 +49,18 @@ class JobReference(BaseModel):
     )
     submitted_at: datetime = Field(description="When the job was submitted (UTC).")
     session_id: str | None = Field(default=None, description="The session or batch id, if any.")
+    shots: int | None = Field(default=None, description="The default shots requested (sampler).")
+    precision: float | None = Field(
+        default=None, description="The default precision requested (estimator)."
+    )
     reused: bool = Field(
         default=False,
         description="True when an existing job with the same idempotency tag was adopted.",
+    )
+    cache_key: str | None = Field(
+        default=None,
+        description="The Prefect cache key the submit task stored this reference under, so a "
+        "failed job's entry can be invalidated.",
     )
 
 

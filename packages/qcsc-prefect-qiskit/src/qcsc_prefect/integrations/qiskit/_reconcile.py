@@ -1,0 +1,151 @@
+"""Find, adopt and de-duplicate Qiskit Runtime jobs by their idempotency tag.
+
+Every job the robust submit step creates carries one idempotency tag. These helpers are blocking
+(they run on the client thread pool) and use only public methods of ``QiskitRuntimeService`` and
+``RuntimeJobV2``: ``service.jobs(job_tags=...)``, ``job.status()``, ``job.cancel()``,
+``job.update_tags()``.
+
+The winner rule is the same everywhere: among the jobs with the tag that have not ended in
+``ERROR``/``CANCELLED``, the earliest created (ties broken by job id) is *the* job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from ._translate import translating_errors
+
+#: Prefix of the idempotency tags the library puts on jobs.
+IDEMPOTENCY_TAG_PREFIX: Final = "qcsc-idem-"
+
+#: Prefix a tag gets when its job must no longer be adopted (its results are gone).
+RETIRED_TAG_PREFIX: Final = "qcsc-retired-"
+
+#: How many tagged jobs a lookup reads at most; more than a handful means something is wrong.
+LOOKUP_LIMIT: Final = 50
+
+_FAILED: Final = frozenset({"ERROR", "CANCELLED"})
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def idempotency_tag(primitive: str, key: str) -> str:
+    """Return the job tag that identifies one logical submission.
+
+    Args:
+        primitive: ``"sampler"`` or ``"estimator"``.
+        key: The idempotency key: an input digest, or the task run identity.
+
+    Returns:
+        ``qcsc-idem-`` followed by 40 hex characters (no secrets: only a hash is visible
+        server-side).
+    """
+    digest = hashlib.sha256(f"{primitive}:{key}".encode()).hexdigest()[:40]
+    return f"{IDEMPOTENCY_TAG_PREFIX}{digest}"
+
+
+@dataclass(frozen=True)
+class TaggedJobs:
+    """The outcome of a tag lookup.
+
+    Attributes:
+        winner: The job to use, or ``None`` when no live or completed job carries the tag.
+        winner_status: Its status when it was checked.
+        others: Further live jobs with the tag (duplicates).
+        failed: How many tagged jobs ended in ``ERROR``/``CANCELLED`` (never adopted).
+    """
+
+    winner: Any | None
+    winner_status: str | None
+    others: tuple[Any, ...]
+    failed: int
+
+
+def _created(job: Any) -> datetime:
+    created = job.creation_date
+    if created is None:
+        return _EPOCH
+    if created.tzinfo is None:
+        return created.replace(tzinfo=timezone.utc)
+    return created.astimezone(timezone.utc)
+
+
+def find_tagged(service: Any, tag: str) -> TaggedJobs:
+    """Look up the jobs carrying ``tag`` and pick the winner (blocking).
+
+    Raises:
+        RuntimeApiError: The lookup failed.
+    """
+    with translating_errors():
+        jobs = service.jobs(job_tags=[tag], limit=LOOKUP_LIMIT)
+    ordered = sorted(jobs, key=lambda job: (_created(job), str(job.job_id())))
+    winner: Any | None = None
+    winner_status: str | None = None
+    others: list[Any] = []
+    failed = 0
+    for job in ordered:
+        with translating_errors(str(job.job_id())):
+            status = str(job.status())
+        if status in _FAILED:
+            failed += 1
+        elif winner is None:
+            winner, winner_status = job, status
+        else:
+            others.append(job)
+    return TaggedJobs(winner=winner, winner_status=winner_status, others=tuple(others), failed=failed)
+
+
+def cancel_duplicates(jobs: tuple[Any, ...], keep: str, logger: logging.Logger | Any) -> int:
+    """Cancel every job in ``jobs`` except ``keep``; return how many were cancelled (blocking).
+
+    Failures to cancel are logged, not raised: the winner's result is what matters.
+    """
+    cancelled = 0
+    for job in jobs:
+        job_id = str(job.job_id())
+        if job_id == keep:
+            continue
+        try:
+            with translating_errors(job_id):
+                job.cancel()
+            cancelled += 1
+            logger.warning(
+                "Cancelled duplicate Qiskit Runtime job %s (same idempotency tag as %s; the "
+                "client's own POST retry or a concurrent submitter created it).",
+                job_id,
+                keep,
+            )
+        except Exception as exc:
+            logger.warning(
+                "Could not cancel duplicate Qiskit Runtime job %s (keeping %s): %s",
+                job_id,
+                keep,
+                exc,
+            )
+    return cancelled
+
+
+def retire_tag(job: Any, tag: str) -> None:
+    """Replace ``tag`` on ``job`` so that later lookups no longer adopt it (blocking).
+
+    Used when a job's results are gone: the next submission of the same input must create a new
+    job instead of adopting this one forever.
+    """
+    retired = RETIRED_TAG_PREFIX + tag.removeprefix(IDEMPOTENCY_TAG_PREFIX)
+    tags = [t for t in (job.tags or []) if t != tag] + [retired]
+    with translating_errors(str(job.job_id())):
+        job.update_tags(tags)
+
+
+__all__ = [
+    "IDEMPOTENCY_TAG_PREFIX",
+    "RETIRED_TAG_PREFIX",
+    "TaggedJobs",
+    "cancel_duplicates",
+    "find_tagged",
+    "idempotency_tag",
+    "retire_tag",
+]

@@ -1,0 +1,445 @@
+"""Robust fetch: ``fetch_qiskit_job_result_task``.
+
+The fetch task reattaches to an existing job by id and never submits anything. It waits without
+holding an OS thread: each status call is a short request on the client thread pool, and the
+task sleeps on the event loop in between, with an interval that grows for long queues. Transient
+service trouble (429, 5xx, no response) while polling is absorbed in place, up to a bound; what
+remains is classified by `retry.classify` so that ``retry_condition_fn=should_retry_qiskit_fetch_failure``
+retries only what is worth retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID
+
+from prefect import task
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect.context import TaskRunContext
+from prefect.logging import get_run_logger
+from prefect.results import aget_default_result_storage
+
+from . import _native, _reconcile
+from ._blocking import call_blocking, call_blocking_bounded
+from ._translate import translate, translating_errors
+from .artifacts import acreate_result_artifacts
+from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
+from .errors import (
+    InvalidInputError,
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+    JobTimeoutError,
+    QCSCQiskitError,
+    RuntimeApiError,
+)
+from .jobs import TERMINAL_STATUSES, FetchOutput, JobReference, JobStatus
+from .retry import classify
+from .submit import local_job
+from .validation import validate_artifact_key
+
+if TYPE_CHECKING:
+    import logging
+
+#: First pause between status polls (seconds); it grows by `POLL_GROWTH` up to the maximum.
+DEFAULT_POLL_INTERVAL: Final = 0.2
+POLL_GROWTH: Final = 1.5
+DEFAULT_MAX_POLL_INTERVAL: Final = 30.0
+
+#: Bound on one status or result call (the client itself has no read timeout).
+DEFAULT_REQUEST_TIMEOUT: Final = 120.0
+
+#: Consecutive transient polling errors absorbed before the task fails (and may be retried).
+MAX_CONSECUTIVE_POLL_ERRORS: Final = 6
+
+_PROGRESS: Final[dict[str, float]] = {
+    "INITIALIZING": 5.0,
+    "QUEUED": 10.0,
+    "RUNNING": 50.0,
+    "DONE": 100.0,
+    "ERROR": 100.0,
+    "CANCELLED": 100.0,
+}
+
+
+def _coerce_reference(job_reference: object) -> JobReference | str:
+    if isinstance(job_reference, JobReference):
+        return job_reference
+    if isinstance(job_reference, Mapping):
+        try:
+            return JobReference.model_validate(dict(job_reference))
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"`job_reference` is not a valid job reference: {exc}", argument="job_reference"
+            ) from exc
+    if isinstance(job_reference, str) and job_reference.strip():
+        return job_reference.strip()
+    raise InvalidInputError(
+        "`job_reference` must be the JobReference returned by a submit task (or a job id "
+        f"string); got {type(job_reference).__name__}.",
+        argument="job_reference",
+    )
+
+
+def _check_wait_arguments(
+    timeout: float | None, poll_interval: float, max_poll_interval: float, request_timeout: float
+) -> None:
+    for name, value, optional in (
+        ("timeout", timeout, True),
+        ("poll_interval", poll_interval, False),
+        ("max_poll_interval", max_poll_interval, False),
+        ("request_timeout", request_timeout, False),
+    ):
+        if value is None and optional:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise InvalidInputError(
+                f"`{name}` must be a positive number of seconds; got {value!r}.", argument=name
+            )
+
+
+class _Progress:
+    """A Prefect progress artifact kept while the job is queued or running (best effort)."""
+
+    def __init__(self, key: str | None, job_id: str, logger: logging.Logger | Any) -> None:
+        self._key = key
+        self._job_id = job_id
+        self._logger = logger
+        self._artifact_id: UUID | None = None
+
+    async def update(self, status: str) -> None:
+        progress = _PROGRESS.get(status, 0.0)
+        try:
+            if self._artifact_id is None:
+                self._artifact_id = await acreate_progress_artifact(
+                    progress,
+                    key=self._key,
+                    description=f"Qiskit Runtime job {self._job_id}: {status}",
+                )
+            else:
+                await aupdate_progress_artifact(
+                    self._artifact_id,
+                    progress,
+                    description=f"Qiskit Runtime job {self._job_id}: {status}",
+                )
+        except Exception as exc:
+            self._logger.warning("Could not update the progress artifact: %s", exc)
+
+
+async def _wait_for_final_status(
+    job: Any,
+    job_id: str,
+    *,
+    timeout: float | None,
+    cancel_on_timeout: bool,
+    poll_interval: float,
+    max_poll_interval: float,
+    request_timeout: float,
+    progress: _Progress,
+    logger: logging.Logger | Any,
+) -> JobStatus:
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    interval = poll_interval
+    last: JobStatus | None = None
+    errors = 0
+    while True:
+        try:
+            status = await call_blocking_bounded(
+                request_timeout, "a job status request", _native.native_job_status, job
+            )
+            errors = 0
+        except QCSCQiskitError as exc:
+            decision = classify(exc)
+            errors += 1
+            if decision.kind != "transient" or errors > MAX_CONSECUTIVE_POLL_ERRORS:
+                raise
+            pause = max(interval, decision.retry_after or 0.0)
+            logger.warning(
+                "Status of job %s unavailable (%s: %s); polling again in %.1f s.",
+                job_id,
+                decision.reason,
+                exc,
+                pause,
+            )
+            await asyncio.sleep(pause)
+            continue
+        if status != last:
+            logger.info(
+                "Qiskit Runtime job %s is %s (after %.1f s).",
+                job_id,
+                status,
+                time.monotonic() - started,
+            )
+            await progress.update(status)
+            last = status
+        if status in TERMINAL_STATUSES:
+            return status
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            if cancel_on_timeout:
+                try:
+                    await call_blocking_bounded(request_timeout, "a job cancel request", job.cancel)
+                    logger.warning("Cancelled job %s after waiting %.0f s.", job_id, timeout)
+                except Exception as exc:
+                    logger.warning("Could not cancel job %s after the timeout: %s", job_id, exc)
+            raise JobTimeoutError(
+                f"job {job_id} was still {status} after the fetch timeout of {timeout:g} s"
+                + (" and was cancelled" if cancel_on_timeout else "")
+                + ". Fetch again with the same job reference to keep waiting (nothing is "
+                "resubmitted), or raise `timeout=`.",
+                last_status=status,
+                job_id=job_id,
+            )
+        pause = interval if deadline is None else min(interval, max(deadline - now, 0.0))
+        await asyncio.sleep(pause)
+        interval = min(interval * POLL_GROWTH, max_poll_interval)
+
+
+async def _invalidate_submit_cache(reference: JobReference, logger: logging.Logger | Any) -> None:
+    """Delete the submit task's cached reference to a job that can never give a result."""
+    key = reference.cache_key
+    if not key:
+        return
+    task_ctx = TaskRunContext.get()
+    storage: Any = task_ctx.result_store.result_storage if task_ctx is not None else None
+    if storage is None:
+        storage = await aget_default_result_storage()
+    basepath = getattr(storage, "basepath", None)
+    if basepath is None:
+        logger.warning(
+            "Could not invalidate the submit cache entry %s: the result storage %s is not a local "
+            "file system. Rerun the submit task with refresh_cache=True to submit anew.",
+            key,
+            type(storage).__name__,
+        )
+        return
+    path = Path(str(basepath)).expanduser() / key
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("Could not delete the submit cache entry %s: %s", path, exc)
+        return
+    logger.info("Invalidated the submit cache entry for job %s; a rerun submits anew.", reference.job_id)
+
+
+async def _fetch(
+    *,
+    runtime_config: QiskitRuntimeConfig | None,
+    runtime_block_name: str | None,
+    job_reference: object,
+    pubs: Sequence[object] | None,
+    artifact_key: str | None,
+    timeout: float | None,
+    cancel_on_timeout: bool,
+    poll_interval: float,
+    max_poll_interval: float,
+    request_timeout: float,
+) -> FetchOutput:
+    logger = get_run_logger()
+    reference = _coerce_reference(job_reference)
+    _check_wait_arguments(timeout, poll_interval, max_poll_interval, request_timeout)
+    if artifact_key is not None:
+        validate_artifact_key(artifact_key)
+    config = await aresolve_runtime_config(runtime_config, runtime_block_name)
+    job_id = reference.job_id if isinstance(reference, JobReference) else reference
+    started = time.monotonic()
+
+    if config.channel == "local":
+        job = local_job(job_id)
+        if job is None:
+            raise JobNotFoundError(
+                f"local-mode job {job_id} is not known to this process. Local mode keeps jobs in "
+                "the submitting process only; fetch in the same flow run, or use a Qiskit Runtime "
+                "service (or the qcsc-runtime-emulator) for cross-process fetches.",
+                job_id=job_id,
+            )
+    else:
+        service = await call_blocking(config.get_service)
+        try:
+            job = await call_blocking_bounded(
+                request_timeout, "the job lookup", _retrieve, service, job_id
+            )
+        except JobNotFoundError:
+            if isinstance(reference, JobReference):
+                await _invalidate_submit_cache(reference, logger)
+            raise
+
+    progress = _Progress(
+        f"{artifact_key}-progress" if artifact_key else None, job_id, logger
+    )
+    status = await _wait_for_final_status(
+        job,
+        job_id,
+        timeout=timeout,
+        cancel_on_timeout=cancel_on_timeout,
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+        request_timeout=request_timeout,
+        progress=progress,
+        logger=logger,
+    )
+    try:
+        result = await call_blocking_bounded(
+            request_timeout, "the result download", _native.wait_for_result, job
+        )
+    except (JobFailedError, JobCancelledError) as exc:
+        if isinstance(reference, JobReference):
+            await _invalidate_submit_cache(reference, logger)
+        raise exc
+    except RuntimeApiError as exc:
+        if status == "DONE" and exc.http_status == 404:
+            await _results_gone(job, reference, logger)
+            raise JobNotFoundError(
+                f"job {job_id} completed, but the service no longer retains its results (they "
+                "expire, and private jobs can be read only once). Rerun the flow to submit a "
+                "new job: this one will not be adopted again.",
+                job_id=job_id,
+            ) from exc
+        raise
+
+    primitive, backend_name, submitted_at = _describe(reference, job, config)
+    shots = reference.shots if isinstance(reference, JobReference) else None
+    precision = reference.precision if isinstance(reference, JobReference) else None
+    num_pubs = len(result)
+    if pubs is not None and len(pubs) != num_pubs:
+        logger.warning(
+            "Job %s returned %d pub results but %d pubs were passed to the fetch task; is the "
+            "job reference the one submitted for these pubs?",
+            job_id,
+            num_pubs,
+            len(pubs),
+        )
+    report = await call_blocking(_native.job_service_report, job)
+    metadata = _native.execution_metadata(
+        mode="robust",
+        primitive=primitive,
+        num_pubs=num_pubs,
+        shots=shots,
+        precision=precision,
+        status=status,
+        submitted=submitted_at,
+        finished=_native.utc_now(),
+        wall_seconds=time.monotonic() - started,
+        report=report,
+        extra={"reused_job": reference.reused} if isinstance(reference, JobReference) else None,
+    )
+    output = _native.build_fetch_output(
+        job_id=job_id,
+        backend_name=backend_name,
+        primitive=primitive,
+        status=status,
+        result=result,
+        metadata=metadata,
+    )
+    await acreate_result_artifacts(output, artifact_key)
+    return output
+
+
+def _retrieve(service: Any, job_id: str) -> Any:
+    with translating_errors(job_id):
+        return service.job(job_id)
+
+
+async def _results_gone(job: Any, reference: JobReference | str, logger: logging.Logger | Any) -> None:
+    if not isinstance(reference, JobReference):
+        return
+    await _invalidate_submit_cache(reference, logger)
+    if reference.idempotency_tag:
+        try:
+            await call_blocking(_reconcile.retire_tag, job, reference.idempotency_tag)
+        except Exception as exc:
+            logger.warning(
+                "Could not retire idempotency tag %s of job %s: %s",
+                reference.idempotency_tag,
+                reference.job_id,
+                translate(exc) or exc,
+            )
+
+
+def _describe(
+    reference: JobReference | str, job: Any, config: QiskitRuntimeConfig
+) -> tuple[Any, str, Any]:
+    if isinstance(reference, JobReference):
+        return reference.primitive, reference.backend_name, reference.submitted_at
+    program = str(job.primitive_id) if hasattr(job, "primitive_id") else "sampler"
+    primitive = "estimator" if "estimator" in program else "sampler"
+    backend = job.backend()
+    name = backend.name if backend is not None else config.backend_name
+    created = getattr(job, "creation_date", None) or _native.utc_now()
+    return primitive, name, created
+
+
+@task(name="fetch_qiskit_job_result_task", retries=0)
+async def fetch_qiskit_job_result_task(
+    *,
+    runtime_config: QiskitRuntimeConfig | None = None,
+    runtime_block_name: str | None = None,
+    job_reference: JobReference | Mapping[str, Any] | str,
+    pubs: Sequence[object] | None = None,
+    artifact_key: str | None = None,
+    timeout: float | None = None,
+    cancel_on_timeout: bool = False,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+) -> FetchOutput:
+    """Wait for an already submitted job and return its native result; never resubmits.
+
+    Pass exactly one of ``runtime_config`` and ``runtime_block_name``. Retry this task (not the
+    submit task) with ``retries=len(qiskit_retry_delays())``,
+    ``retry_delay_seconds=qiskit_retry_delays()`` and
+    ``retry_condition_fn=should_retry_qiskit_fetch_failure``; persist its result with
+    ``cache_key_fn=qiskit_result_fetch_cache_key`` to restore it without calling the service.
+
+    Args:
+        runtime_config: The runtime configuration, passed directly.
+        runtime_block_name: The name of a saved `QiskitRuntimeConfig` Block.
+        job_reference: The `JobReference` returned by a submit task (or a job id).
+        pubs: The pubs that were submitted; used to check the result's length.
+        artifact_key: Key for the result artifacts (summary, ``-pubs`` table and
+            ``-progress``); lowercase letters, digits and dashes.
+        timeout: Seconds to wait for the job to finish; ``None`` waits as long as it takes.
+            When it runs out, `JobTimeoutError` is raised (a transient failure: a retried fetch
+            keeps waiting on the same job).
+        cancel_on_timeout: Cancel the job when ``timeout`` runs out.
+        poll_interval: First pause between status checks; it grows by half each time.
+        max_poll_interval: Longest pause between status checks.
+        request_timeout: Bound on each single request to the service (the client has none).
+
+    Returns:
+        The `FetchOutput` dict: ``job_id``, ``backend_name``, ``primitive``, ``status``,
+        ``result`` (the native ``PrimitiveResult``) and ``metadata``.
+
+    Raises:
+        JobFailedError: The job ended in ERROR (`JobRanTooLongError` for reason code 1305).
+        JobCancelledError: The job was cancelled.
+        JobNotFoundError: The job, or its results, are not retained by the service.
+        JobTimeoutError: ``timeout`` ran out while the job was still queued or running.
+        RuntimeApiError: The service kept failing (after absorbing transient errors).
+    """
+    return await _fetch(
+        runtime_config=runtime_config,
+        runtime_block_name=runtime_block_name,
+        job_reference=job_reference,
+        pubs=pubs,
+        artifact_key=artifact_key,
+        timeout=timeout,
+        cancel_on_timeout=cancel_on_timeout,
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+        request_timeout=request_timeout,
+    )
+
+
+__all__ = ["fetch_qiskit_job_result_task"]

@@ -1,0 +1,541 @@
+"""Robust submission: ``submit_sampler_job_task`` and ``submit_estimator_job_task``.
+
+A quantum job is submitted **exactly once** per logical submission, whatever crashes, task or
+flow retries, or concurrent identical runs happen. Three layers, each sufficient for the faults the
+previous one misses:
+
+1. **Prefect's cache.** The task persists the small `JobReference` it returns. With an
+   ``input_digest`` the default cache key is the digest, so an identical rerun is ``Cached``;
+   without one it is the flow run and task identity, so task and flow retries are ``Cached``.
+2. **An idempotency tag on the job** (``options.environment.job_tags``). Before posting, the
+   tag is looked up and a live or completed job is adopted; after an ambiguous error (no response,
+   5xx) the tag is looked up again for a bounded time; after a successful post, extra jobs with
+   the tag (the client itself retries ``POST /jobs`` on 5xx) are cancelled.
+3. **A lock per idempotency key** taken by the submit step itself (`locking.FlockLockManager`),
+   so concurrent identical submitters post one at a time and the second adopts the first's job.
+   It does not rely on Prefect's isolation, which ``with_options(cache_key_fn=...)`` drops, and it
+   is released by the operating system when its holder dies.
+
+With ``channel="local"`` there is no server to tag or look up jobs: only layer 1 applies, jobs run
+in-process, and a local job can be fetched only by the process that submitted it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from prefect import task
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging import get_run_logger
+from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
+from prefect.transactions import get_transaction
+
+from . import _native, _reconcile
+from ._blocking import call_blocking, call_blocking_bounded
+from ._translate import translate
+from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
+from .cache import qiskit_estimator_submit_cache_key, qiskit_sampler_submit_cache_key
+from .errors import InvalidInputError, QCSCQiskitError, RuntimeApiError, SubmissionUnknownError
+from .jobs import JobReference, PrimitiveName
+from .locking import SUBMIT_LOCK_MANAGER
+from .validation import validate_estimator_inputs, validate_sampler_inputs
+
+if TYPE_CHECKING:
+    import logging
+
+#: Delays (seconds) between tag lookups after an ambiguous submit error: ~2.5 s in all.
+RECONCILE_DELAYS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+#: How long a submitter waits for another submitter of the same input (seconds).
+LOCK_ACQUIRE_TIMEOUT: Final = 600.0
+
+#: Upper bound on one ``POST /jobs`` call (the client itself allows 900 s).
+SUBMIT_CALL_TIMEOUT: Final = 300.0
+
+#: Upper bound on one tag lookup or status call.
+LOOKUP_CALL_TIMEOUT: Final = 60.0
+
+#: HTTP statuses after which the service certainly created no job.
+_REJECTED: Final = frozenset({400, 401, 403, 404, 409, 422})
+
+#: Local-mode jobs, by id: they cannot be looked up through a service.
+_LOCAL_JOBS: dict[str, Any] = {}
+
+
+def local_job(job_id: str) -> Any | None:
+    """Return the in-process local-mode job ``job_id``, if this process submitted it."""
+    return _LOCAL_JOBS.get(job_id)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def _run_identity(primitive: PrimitiveName) -> tuple[str, bool]:
+    """Return the idempotency key of a submission without digest, and whether an earlier
+    attempt of the same submission may exist (a task or flow retry)."""
+    task_ctx = TaskRunContext.get()
+    if task_ctx is None:  # not reachable from the task, kept for type narrowing
+        return f"adhoc:{uuid.uuid4()}", False
+    task_run = task_ctx.task_run
+    flow_ctx = FlowRunContext.get()
+    flow_retry = flow_ctx is not None and flow_ctx.flow_run.run_count > 1
+    if task_run.flow_run_id is not None:
+        identity = f"run:{task_run.flow_run_id}:{task_run.task_key}:{task_run.dynamic_key}"
+    else:
+        identity = f"task-run:{task_run.id}"
+    return f"{primitive}:{identity}", task_run.run_count > 1 or flow_retry
+
+
+def _refresh_requested() -> bool:
+    task_ctx = TaskRunContext.get()
+    if task_ctx is None:
+        return False
+    return bool(task_ctx.task.refresh_cache) or bool(PREFECT_TASKS_REFRESH_CACHE.value())
+
+
+def _idempotency_key(primitive: PrimitiveName, input_digest: str | None) -> tuple[str, bool]:
+    if input_digest is None:
+        return _run_identity(primitive)
+    if _refresh_requested():
+        # The user asked Prefect to refresh the cache: a new flow run gets a new job, while
+        # retries inside this flow run still reattach.
+        flow_ctx = FlowRunContext.get()
+        run = flow_ctx.flow_run.id if flow_ctx is not None else uuid.uuid4()
+        return f"{input_digest}:refresh:{run}", True
+    return input_digest, True
+
+
+def _default_submit_key(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:
+    digest = parameters.get("input_digest")
+    if digest is not None:
+        key_fn = (
+            qiskit_sampler_submit_cache_key
+            if primitive == "sampler"
+            else qiskit_estimator_submit_cache_key
+        )
+        return key_fn(None, dict(parameters))  # type: ignore[arg-type]
+    key, _ = _run_identity(primitive)
+    return f"qcsc-qiskit-v1-{primitive}-submit-run-{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def _default_sampler_submit_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    return _default_submit_key("sampler", parameters)
+
+
+def _default_estimator_submit_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    return _default_submit_key("estimator", parameters)
+
+
+_DIGEST_KEY_FNS: Final = {
+    "sampler": qiskit_sampler_submit_cache_key,
+    "estimator": qiskit_estimator_submit_cache_key,
+}
+
+
+def _check_cache_configuration(primitive: PrimitiveName, input_digest: str | None) -> None:
+    """Refuse to submit when the task's cache key needs a digest that is missing or is keyed for
+    the other primitive: caching would silently be off, or reuse the wrong kind of job."""
+    task_ctx = TaskRunContext.get()
+    key_fn = task_ctx.task.cache_key_fn if task_ctx is not None else None
+    if key_fn is None:
+        return
+    for kind, digest_key_fn in _DIGEST_KEY_FNS.items():
+        if key_fn is digest_key_fn and kind != primitive:
+            raise InvalidInputError(
+                f"the {primitive} submit task is configured with "
+                f"`cache_key_fn={digest_key_fn.__name__}`, the {kind} key; use "
+                f"`qiskit_{primitive}_submit_cache_key`.",
+                argument="cache_key_fn",
+            )
+        if key_fn is digest_key_fn and input_digest is None:
+            raise InvalidInputError(
+                f"`cache_key_fn={digest_key_fn.__name__}` needs `input_digest=`; build it with "
+                f"`build_qiskit_{primitive}_input_digest(pubs, backend_name=..., ...)` and pass "
+                "it to the submit task. Nothing was submitted.",
+                argument="input_digest",
+            )
+    if input_digest is not None and (
+        not isinstance(input_digest, str)
+        or len(input_digest) != 64
+        or any(c not in "0123456789abcdef" for c in input_digest)
+    ):
+        raise InvalidInputError(
+            "`input_digest` must be the 64-character hex string returned by "
+            f"`build_qiskit_{primitive}_input_digest`; got {input_digest!r}.",
+            argument="input_digest",
+        )
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _tagged_options(options: object | None, tag: str) -> object:
+    """Return a deep copy of ``options`` with ``tag`` added to ``environment.job_tags``.
+
+    The caller's options (dict or native options object) are never mutated.
+    """
+    if options is None:
+        return {"environment": {"job_tags": [tag]}}
+    if isinstance(options, Mapping):
+        merged: dict[str, Any] = copy.deepcopy(dict(options))
+        environment = merged.get("environment")
+        if environment is None:
+            environment = {}
+        elif not isinstance(environment, Mapping):
+            raise InvalidInputError(
+                "`options['environment']` must be a mapping.", argument="options"
+            )
+        environment = dict(environment)
+        user_tags = list(environment.get("job_tags") or [])
+        environment["job_tags"] = [*user_tags, tag]
+        merged["environment"] = environment
+        return merged
+    copied = copy.deepcopy(options)
+    environment = getattr(copied, "environment", None)
+    if environment is None:
+        raise InvalidInputError(
+            f"`options` must be a dict or native primitive options, got {type(options).__name__}.",
+            argument="options",
+        )
+    environment.job_tags = [*(environment.job_tags or []), tag]
+    return copied
+
+
+# --------------------------------------------------------------------------- submit
+
+
+async def _submit(
+    primitive: PrimitiveName,
+    pubs: Sequence[object],
+    *,
+    runtime_config: QiskitRuntimeConfig | None,
+    runtime_block_name: str | None,
+    shots: int | None,
+    precision: float | None,
+    options: object | None,
+    input_digest: str | None,
+) -> JobReference:
+    logger = get_run_logger()
+    _check_cache_configuration(primitive, input_digest)
+    config = await aresolve_runtime_config(runtime_config, runtime_block_name)
+    backend = await call_blocking(config.get_backend)
+    if primitive == "sampler":
+        validate_sampler_inputs(pubs, backend=backend, shots=shots)
+    else:
+        validate_estimator_inputs(pubs, backend=backend, precision=precision)
+    cache_key = _current_cache_key()
+
+    if config.channel == "local":
+        return await _submit_local(
+            primitive, pubs, config, backend, shots, precision, options, input_digest, cache_key,
+            logger,
+        )
+
+    service = await call_blocking(config.get_service)
+    key, earlier_attempt_possible = _idempotency_key(primitive, input_digest)
+    tag = _reconcile.idempotency_tag(primitive, key)
+    lock_key = f"qcsc-qiskit-submit-{tag}"
+    holder = f"{os.getpid()}-{uuid.uuid4().hex}"
+
+    def reference(job: Any, *, reused: bool) -> JobReference:
+        return JobReference(
+            job_id=str(job.job_id()),
+            primitive=primitive,
+            backend_name=backend.name,
+            channel=config.channel,
+            instance=config.instance,
+            input_digest=input_digest,
+            idempotency_tag=tag,
+            submitted_at=_native.utc_now(),
+            session_id=None,
+            shots=shots,
+            precision=precision,
+            reused=reused,
+            cache_key=cache_key,
+        )
+
+    if not await SUBMIT_LOCK_MANAGER.aacquire_lock(
+        lock_key, holder, acquire_timeout=LOCK_ACQUIRE_TIMEOUT
+    ):
+        info = SUBMIT_LOCK_MANAGER.holder_info(lock_key) or {}
+        raise SubmissionUnknownError(
+            f"another submission of the same input (process {info.get('pid', '?')}) has been "
+            f"in progress for over {LOCK_ACQUIRE_TIMEOUT:g} s; nothing was submitted. Rerun once "
+            "it has finished: the rerun adopts its job.",
+            idempotency_tag=tag,
+        )
+    try:
+        if earlier_attempt_possible:
+            found = await call_blocking_bounded(
+                LOOKUP_CALL_TIMEOUT, "the job-tag lookup", _reconcile.find_tagged, service, tag
+            )
+            if found.winner is not None:
+                job_id = str(found.winner.job_id())
+                logger.info(
+                    "Adopted existing Qiskit Runtime job %s (%s) with idempotency tag %s; "
+                    "nothing new was submitted.",
+                    job_id,
+                    found.winner_status,
+                    tag,
+                )
+                if found.others:
+                    await call_blocking(_reconcile.cancel_duplicates, found.others, job_id, logger)
+                return reference(found.winner, reused=True)
+            if found.failed:
+                logger.info(
+                    "%d earlier job(s) with idempotency tag %s ended in ERROR/CANCELLED; "
+                    "submitting a new one.",
+                    found.failed,
+                    tag,
+                )
+
+        native = _native.build_primitive(primitive, backend, _tagged_options(options, tag))
+        try:
+            job = await call_blocking_bounded(
+                SUBMIT_CALL_TIMEOUT,
+                "the job submission",
+                _native.submit,
+                native,
+                pubs,
+                shots=shots,
+                precision=precision,
+            )
+        except Exception as exc:
+            adopted = await _reconcile_after_error(service, tag, exc, logger)
+            return reference(adopted, reused=True)
+
+        job_id = str(job.job_id())
+        logger.info(
+            "Submitted Qiskit Runtime %s job %s on %s (idempotency tag %s).",
+            primitive,
+            job_id,
+            backend.name,
+            tag,
+        )
+        winner = await _deduplicate(service, tag, job, logger)
+        return reference(winner, reused=str(winner.job_id()) != job_id)
+    finally:
+        SUBMIT_LOCK_MANAGER.release_lock(lock_key, holder)
+
+
+async def _reconcile_after_error(
+    service: Any, tag: str, exc: Exception, logger: logging.Logger | Any
+) -> Any:
+    """After ``run()`` raised, find the job the failed call may have created, or raise."""
+    ours = translate(exc) or exc
+    status = ours.http_status if isinstance(ours, RuntimeApiError) else None
+    certainly_rejected = status in _REJECTED or (
+        isinstance(ours, QCSCQiskitError) and not isinstance(ours, RuntimeApiError)
+    )
+    delays = (0.0,) if certainly_rejected else RECONCILE_DELAYS
+    for delay in delays:
+        await asyncio.sleep(delay)
+        try:
+            found = await call_blocking_bounded(
+                LOOKUP_CALL_TIMEOUT, "the job-tag lookup", _reconcile.find_tagged, service, tag
+            )
+        except QCSCQiskitError as lookup_error:
+            logger.warning("Job-tag lookup after a submit error failed: %s", lookup_error)
+            continue
+        if found.winner is not None:
+            job_id = str(found.winner.job_id())
+            logger.warning(
+                "Submitting raised (%s), but the service did create job %s with idempotency "
+                "tag %s; adopted it instead of submitting again.",
+                ours,
+                job_id,
+                tag,
+            )
+            if found.others:
+                await call_blocking(_reconcile.cancel_duplicates, found.others, job_id, logger)
+            return found.winner
+    if certainly_rejected:
+        raise ours from exc
+    raise SubmissionUnknownError(
+        f"submitting the job failed ({ours}) and no job with idempotency tag {tag} appeared "
+        f"within {sum(RECONCILE_DELAYS):g} s. Rerunning is safe: the next attempt looks the tag "
+        "up again before submitting.",
+        idempotency_tag=tag,
+        http_status=status,
+    ) from exc
+
+
+async def _deduplicate(service: Any, tag: str, job: Any, logger: logging.Logger | Any) -> Any:
+    """After a successful post, keep one job with ``tag`` and cancel the rest."""
+    try:
+        found = await call_blocking_bounded(
+            LOOKUP_CALL_TIMEOUT, "the job-tag lookup", _reconcile.find_tagged, service, tag
+        )
+    except QCSCQiskitError as exc:
+        logger.warning(
+            "Could not check for duplicate jobs with idempotency tag %s after submitting %s: "
+            "%s",
+            tag,
+            job.job_id(),
+            exc,
+        )
+        return job
+    if found.winner is None:
+        return job
+    winner = found.winner
+    duplicates = tuple(j for j in (job, *found.others) if str(j.job_id()) != str(winner.job_id()))
+    if duplicates:
+        await call_blocking(_reconcile.cancel_duplicates, duplicates, str(winner.job_id()), logger)
+    return winner
+
+
+async def _submit_local(
+    primitive: PrimitiveName,
+    pubs: Sequence[object],
+    config: QiskitRuntimeConfig,
+    backend: Any,
+    shots: int | None,
+    precision: float | None,
+    options: object | None,
+    input_digest: str | None,
+    cache_key: str | None,
+    logger: logging.Logger | Any,
+) -> JobReference:
+    native = _native.build_primitive(primitive, backend, options)
+    job = await call_blocking(_native.submit, native, pubs, shots=shots, precision=precision)
+    job_id = str(job.job_id())
+    _LOCAL_JOBS[job_id] = job
+    logger.info(
+        "Submitted local-mode %s job %s on %s. Local mode has no job tags or job lookup: only "
+        "Prefect's cache prevents resubmission, and the job can be fetched only in this process.",
+        primitive,
+        job_id,
+        backend.name,
+    )
+    return JobReference(
+        job_id=job_id,
+        primitive=primitive,
+        backend_name=backend.name,
+        channel="local",
+        instance=None,
+        input_digest=input_digest,
+        idempotency_tag=None,
+        submitted_at=_native.utc_now(),
+        shots=shots,
+        precision=precision,
+        cache_key=cache_key,
+    )
+
+
+def _current_cache_key() -> str | None:
+    transaction = get_transaction()
+    key = transaction.key if transaction is not None else None
+    return key if isinstance(key, str) else None
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@task(
+    name="submit_sampler_job_task",
+    retries=0,
+    cache_key_fn=_default_sampler_submit_key,
+    persist_result=True,
+)
+async def submit_sampler_job_task(
+    pubs: Sequence[object],
+    *,
+    runtime_config: QiskitRuntimeConfig | None = None,
+    runtime_block_name: str | None = None,
+    shots: int | None = None,
+    options: object | None = None,
+    input_digest: str | None = None,
+) -> JobReference:
+    """Submit a native ``SamplerV2`` job exactly once and return a reference to it.
+
+    Pass exactly one of ``runtime_config`` and ``runtime_block_name``. The job carries an
+    idempotency tag; a retry, a rerun or a concurrent identical run adopts the existing job
+    instead of submitting another (see the module docstring). Submission is never retried
+    blindly: the task runs with ``retries=0``; retry the fetch task instead.
+
+    Args:
+        pubs: Sampler pubs (ISA circuits, or ``(circuit, parameter_values[, shots])``).
+        runtime_config: The runtime configuration, passed directly.
+        runtime_block_name: The name of a saved `QiskitRuntimeConfig` Block.
+        shots: Default shots per pub; ``None`` uses the primitive's default.
+        options: Native ``SamplerV2`` options (dict or ``SamplerOptions``); never mutated.
+        input_digest: From `build_qiskit_sampler_input_digest`. With it, identical reruns
+            reuse the job (the default cache key is the digest); without it, only retries of
+            this task run do.
+
+    Returns:
+        The `JobReference` of the job; pass it to `fetch_qiskit_job_result_task`.
+
+    Raises:
+        RuntimeConfigError: Both or neither of ``runtime_config``/``runtime_block_name``.
+        InvalidInputError: Bad pubs, shots, options or digest; nothing was submitted.
+        SubmissionUnknownError: The submission failed ambiguously and no job appeared.
+        RuntimeApiError: The service rejected the submission.
+    """
+    return await _submit(
+        "sampler",
+        pubs,
+        runtime_config=runtime_config,
+        runtime_block_name=runtime_block_name,
+        shots=shots,
+        precision=None,
+        options=options,
+        input_digest=input_digest,
+    )
+
+
+@task(
+    name="submit_estimator_job_task",
+    retries=0,
+    cache_key_fn=_default_estimator_submit_key,
+    persist_result=True,
+)
+async def submit_estimator_job_task(
+    pubs: Sequence[object],
+    *,
+    runtime_config: QiskitRuntimeConfig | None = None,
+    runtime_block_name: str | None = None,
+    precision: float | None = None,
+    options: object | None = None,
+    input_digest: str | None = None,
+) -> JobReference:
+    """Submit a native ``EstimatorV2`` job exactly once and return a reference to it.
+
+    Same guarantees as `submit_sampler_job_task`, with ``precision`` instead of ``shots``.
+
+    Args:
+        pubs: Estimator pubs ``(circuit, observables[, parameter_values[, precision]])``.
+        runtime_config: The runtime configuration, passed directly.
+        runtime_block_name: The name of a saved `QiskitRuntimeConfig` Block.
+        precision: Default target precision; ``None`` uses the primitive's default.
+        options: Native ``EstimatorV2`` options (dict or ``EstimatorOptions``); never mutated.
+        input_digest: From `build_qiskit_estimator_input_digest`.
+
+    Returns:
+        The `JobReference` of the job; pass it to `fetch_qiskit_job_result_task`.
+
+    Raises:
+        RuntimeConfigError: Both or neither of ``runtime_config``/``runtime_block_name``.
+        InvalidInputError: Bad pubs, precision, options or digest; nothing was submitted.
+        SubmissionUnknownError: The submission failed ambiguously and no job appeared.
+        RuntimeApiError: The service rejected the submission.
+    """
+    return await _submit(
+        "estimator",
+        pubs,
+        runtime_config=runtime_config,
+        runtime_block_name=runtime_block_name,
+        shots=None,
+        precision=precision,
+        options=options,
+        input_digest=input_digest,
+    )
+
+
+__all__ = ["local_job", "submit_estimator_job_task", "submit_sampler_job_task"]
