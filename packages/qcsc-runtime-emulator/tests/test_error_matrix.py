@@ -74,7 +74,9 @@ def test_get_job_transient_then_ok(
     assert hits(runtime_emulator, "GET", JOB) == 3
 
 
-def test_get_job_500_persistent(runtime_emulator: RuntimeEmulator, service: Any, done_job: Any) -> None:
+def test_get_job_500_persistent(
+    runtime_emulator: RuntimeEmulator, service: Any, done_job: Any
+) -> None:
     job = service.job(done_job.job_id())
     runtime_emulator.control.clear_log()
     runtime_emulator.control.add_fault("GET", JOB, {"status": 500}, times=100)
@@ -132,7 +134,9 @@ def test_get_job_429_with_retry_after(
     assert hits(runtime_emulator, "GET", JOB) == 3
 
 
-def test_get_job_reset_then_ok(runtime_emulator: RuntimeEmulator, service: Any, done_job: Any) -> None:
+def test_get_job_reset_then_ok(
+    runtime_emulator: RuntimeEmulator, service: Any, done_job: Any
+) -> None:
     job = service.job(done_job.job_id())
     runtime_emulator.control.clear_log()
     runtime_emulator.control.add_fault("GET", JOB, {"reset": True}, times=2)
@@ -151,7 +155,9 @@ def test_get_job_reset_persistent(
     assert info.value.status_code == -1
 
 
-def test_stalled_server_blocks(runtime_emulator: RuntimeEmulator, service: Any, done_job: Any) -> None:
+def test_stalled_server_blocks(
+    runtime_emulator: RuntimeEmulator, service: Any, done_job: Any
+) -> None:
     job = service.job(done_job.job_id())
     runtime_emulator.control.add_fault("GET", JOB, {"delay": 1.5})
     start = time.monotonic()
@@ -321,7 +327,9 @@ def test_ran_too_long(runtime_emulator: RuntimeEmulator, service: Any, fez: Any,
         job.result()
 
 
-def test_user_cancelled(runtime_emulator: RuntimeEmulator, service: Any, fez: Any, bell: Any) -> None:
+def test_user_cancelled(
+    runtime_emulator: RuntimeEmulator, service: Any, fez: Any, bell: Any
+) -> None:
     runtime_emulator.control.configure(paused=True)
     queued = SamplerV2(mode=fez).run([bell])
     runtime_emulator.control.set_job_state(queued.job_id(), "Cancelled")

@@ -31,7 +31,9 @@ def test_service_kwargs(runtime_emulator: RuntimeEmulator) -> None:
     assert runtime_emulator.service().backend("ibm_torino").num_qubits == 133
 
 
-def test_sampler_lifecycle(runtime_emulator: RuntimeEmulator, fez: Any, bell: Any, until: Any) -> None:
+def test_sampler_lifecycle(
+    runtime_emulator: RuntimeEmulator, fez: Any, bell: Any, until: Any
+) -> None:
     ctl = runtime_emulator.control
     ctl.configure(paused=True, run_delay=0.6)
     job = SamplerV2(mode=fez).run([bell], shots=1000)

@@ -70,7 +70,12 @@ class EmulatorControl:
         Returns:
             The registered fault.
         """
-        body = {"method": method, "path": path, "action": action or {"status": 500}, "times": times}
+        body = {
+            "method": method,
+            "path": path,
+            "action": {"status": 500} if action is None else action,
+            "times": times,
+        }
         result: dict[str, Any] = self._call("POST", "/faults", body)
         return result
 
