@@ -121,6 +121,11 @@ def test_malformed_requests_are_400(runtime_emulator: RuntimeEmulator) -> None:
     assert runtime_emulator.control.health()
 
 
+def failed_job(emu: RuntimeEmulator, job_id: str) -> Any:
+    doc = call(emu, "GET", f"/jobs/{job_id}")[1]
+    return doc if doc["state"]["status"] == "Failed" else None
+
+
 def test_server_side_validation_fails_job(runtime_emulator: RuntimeEmulator, until: Any) -> None:
     qc = QuantumCircuit(2)
     qc.h(0)  # not an ISA instruction on Heron
@@ -135,14 +140,7 @@ def test_server_side_validation_fails_job(runtime_emulator: RuntimeEmulator, unt
         body = json.dumps({"program_id": "sampler", "backend": "ibm_fez", "params": params})
         status, created = call(runtime_emulator, "POST", "/jobs", body.encode())
         assert status == 200
-        job = until(
-            lambda: (
-                call(runtime_emulator, "GET", f"/jobs/{created['id']}")[1]
-                if call(runtime_emulator, "GET", f"/jobs/{created['id']}")[1]["state"]["status"]
-                == "Failed"
-                else None
-            )
-        )
+        job = until(lambda job_id=created["id"]: failed_job(runtime_emulator, job_id))
         assert job["state"]["reason_code"] == code
 
 
@@ -156,7 +154,7 @@ def test_concurrent_clients(runtime_emulator: RuntimeEmulator, fez: Any, bell: A
             sampler = SamplerV2(mode=fez)
             barrier.wait(10)
             ids.append(sampler.run([bell], shots=10).job_id())
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=submit) for _ in range(10)]
