@@ -40,10 +40,11 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeGuard, get_args
 
 import numpy as np
 from prefect.context import FlowRunContext
+
 from qiskit.circuit import ClassicalRegister, Clbit, ParameterExpression, QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
@@ -176,7 +177,7 @@ def build_qiskit_estimator_input_digest(
     return feed.hexdigest()
 
 
-def is_input_digest(value: object) -> bool:
+def is_input_digest(value: object) -> TypeGuard[str]:
     """Return whether ``value`` looks like a digest built by this module (64 lowercase hex)."""
     return (
         isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
