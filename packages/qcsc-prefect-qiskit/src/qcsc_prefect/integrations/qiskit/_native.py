@@ -20,7 +20,6 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
@@ -177,36 +176,43 @@ def build_service(config: QiskitRuntimeConfig) -> Any:
     secret = None if config.token is None else config.token.get_secret_value()
     if secret is not None:
         kwargs["token"] = secret
-    with _secret_kept_out(secret):
-        try:
-            with translating_errors():
-                return QiskitRuntimeService(**kwargs)
-        except QCSCQiskitError:
-            raise
-        except Exception as exc:
-            raise RuntimeConfigError(
-                f"could not build a QiskitRuntimeService from the configuration: {exc}"
-            ) from exc
+    return call_keeping_secret_out(secret, lambda: _construct_service(kwargs))
 
 
-@contextmanager
-def _secret_kept_out(secret: str | None) -> Iterator[None]:
-    """Re-raise errors whose text (or whose causes' text) contains ``secret``, redacted."""
+def _construct_service(kwargs: dict[str, Any]) -> Any:
+    try:
+        with translating_errors():
+            return QiskitRuntimeService(**kwargs)
+    except QCSCQiskitError:
+        raise
+    except Exception as exc:
+        raise RuntimeConfigError(
+            f"could not build a QiskitRuntimeService from the configuration: {exc}"
+        ) from exc
+
+
+def call_keeping_secret_out(secret: str | None, call: Callable[[], _V]) -> _V:
+    """Return ``call()``; if it raises with ``secret`` in any error text, raise it redacted.
+
+    The redacted error is a `RuntimeConfigError` raised outside the ``except`` block, so it
+    has neither ``__cause__`` nor ``__context__``: nothing that prints or pickles the
+    exception can reach the original text.
+    """
     leaked: BaseException | None = None
     try:
-        yield
+        return call()
     except Exception as exc:
         if not secret or not any(secret in str(link) for link in _chain(exc)):
             raise
         leaked = exc
-    if leaked is not None:
-        # Raised outside the except block, so neither __cause__ nor __context__ carries it.
-        assert secret is not None
-        redacted = str(leaked).replace(secret, "**********")
-        raise RuntimeConfigError(
-            f"could not build a QiskitRuntimeService ({type(leaked).__name__}): {redacted} "
-            "[the original error is withheld because its text contained the token]"
-        )
+    assert secret is not None
+    redacted = str(leaked).replace(secret, "**********")
+    kind = type(leaked).__name__
+    del leaked
+    raise RuntimeConfigError(
+        f"could not build a QiskitRuntimeService ({kind}): {redacted} "
+        "[the original error is withheld because its text contained the token]"
+    )
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -545,6 +551,7 @@ __all__ = [
     "build_service",
     "cached_backend",
     "cached_service",
+    "call_keeping_secret_out",
     "clear_caches",
     "execution_metadata",
     "is_local_job",

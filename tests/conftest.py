@@ -1,0 +1,58 @@
+"""Test-run set-up: one real Prefect server per pytest run, isolated state, no network.
+
+Prefect reads its settings when it is first imported, so the environment is prepared at the
+top of this module, before anything imports prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_STATE_DIR = Path(tempfile.mkdtemp(prefix="qcsc-prefect-tests-"))
+os.environ["PREFECT_HOME"] = str(_STATE_DIR / "prefect-home")
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(_STATE_DIR / "prefect-storage")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("DO_NOT_TRACK", "1")
+# Tasks called outside a flow would warn that their logs have no flow run to go to.
+os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
+
+if "prefect" in sys.modules:  # pragma: no cover - a plugin imported prefect first
+    raise RuntimeError(
+        "prefect was imported before tests/conftest.py could isolate PREFECT_HOME; "
+        "find the plugin that imports it at collection time"
+    )
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+#: The directories the tests may search for leaked secrets.
+STATE_DIR = _STATE_DIR
+
+
+@pytest.fixture(autouse=True, scope="session")
+def prefect_server() -> Iterator[None]:
+    """A real Prefect API (SQLite in a temp dir) shared by the whole run; heartbeat off."""
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with prefect_test_harness(server_startup_timeout=120):
+            yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_service_cache() -> Iterator[None]:
+    """Each test builds its own native services (tests switch environment variables)."""
+    yield
+    native = sys.modules.get("qcsc_prefect.integrations.qiskit._native")
+    if native is not None:
+        native.clear_caches()
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Path:
+    """The directory holding this run's PREFECT_HOME and result storage."""
+    return _STATE_DIR
