@@ -10,6 +10,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 _STATE_DIR = Path(tempfile.mkdtemp(prefix="qcsc-prefect-tests-"))
 os.environ["PREFECT_HOME"] = str(_STATE_DIR / "prefect-home")
@@ -25,11 +26,12 @@ if "prefect" in sys.modules:  # pragma: no cover - a plugin imported prefect fir
         "find the plugin that imports it at collection time"
     )
 
-from collections.abc import Iterator  # noqa: E402
-
 import pytest  # noqa: E402
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: The directories the tests may search for leaked secrets.
 STATE_DIR = _STATE_DIR

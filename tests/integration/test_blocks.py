@@ -6,14 +6,16 @@ import os
 import subprocess
 import sys
 import uuid
+from typing import TYPE_CHECKING
 
 import pytest
-from prefect.blocks.core import Block
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
-
 from qcsc_prefect.integrations.qiskit import QiskitRuntimeConfig, RuntimeConfigError
 from qcsc_prefect.integrations.qiskit.blocks import aresolve_runtime_config
+
+if TYPE_CHECKING:
+    from prefect.blocks.core import Block
 
 
 @pytest.mark.parametrize("block", [QiskitRuntimeConfig])
