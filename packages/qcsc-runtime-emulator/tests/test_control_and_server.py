@@ -210,3 +210,18 @@ def test_cli_serve_prints_json_line(tmp_path: Any) -> None:
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def test_garbage_on_the_wire_does_not_kill_the_server(runtime_emulator: RuntimeEmulator) -> None:
+    import socket
+
+    raws = [
+        b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GARBAGE\r\n\r\n",
+        b"POST /identity/token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n\xff\xfe\x00ab",
+    ]
+    for raw in raws:
+        with socket.create_connection(("127.0.0.1", runtime_emulator.port), timeout=5) as sock:
+            sock.sendall(raw)
+            assert b"400" in sock.recv(400)
+    assert runtime_emulator.control.health()

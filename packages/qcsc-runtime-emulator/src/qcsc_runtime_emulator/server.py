@@ -179,6 +179,10 @@ class _Server(ThreadingHTTPServer):
             self.open_sockets.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients dropping connections is normal (resets, retries): no stderr noise.
+        logger.debug("Connection error from %s", client_address, exc_info=True)
+
     def close_all(self) -> None:
         """Drop every open (keep-alive) connection."""
         with self.sockets_lock:
@@ -205,7 +209,24 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path = split.path
         kind, route_path = app.split_path(path)
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            entry = {
+                "method": self.command,
+                "path": path,
+                "route_path": route_path,
+                "query": split.query,
+                "kind": kind,
+                "time": start,
+            }
+            self.close_connection = True
+            self._finish(
+                entry, Response(400, cloud_error_body(400, "Invalid Content-Length")), known=True
+            )
+            return
         body = self.rfile.read(length) if length > 0 else b""
         req = Request(
             method=self.command,
