@@ -73,8 +73,13 @@ def _created(job: Any) -> datetime:
     return created.astimezone(timezone.utc)
 
 
-def find_tagged(service: Any, tag: str) -> TaggedJobs:
+def find_tagged(service: Any, tag: str, *, known_live: str | None = None) -> TaggedJobs:
     """Look up the jobs carrying ``tag`` and pick the winner (blocking).
+
+    Args:
+        service: The native ``QiskitRuntimeService``.
+        tag: The idempotency tag.
+        known_live: A job id known to be live (just submitted): its status is not requested.
 
     Raises:
         RuntimeApiError: The lookup failed.
@@ -87,8 +92,11 @@ def find_tagged(service: Any, tag: str) -> TaggedJobs:
     others: list[Any] = []
     failed = 0
     for job in ordered:
-        with translating_errors(str(job.job_id())):
-            status = str(job.status())
+        if str(job.job_id()) == known_live:
+            status = "QUEUED"
+        else:
+            with translating_errors(str(job.job_id())):
+                status = str(job.status())
         if status in _FAILED:
             failed += 1
         elif winner is None:

@@ -136,6 +136,36 @@ class _Progress:
             self._logger.warning("Could not update the progress artifact: %s", exc)
 
 
+async def _call_absorbing(
+    what: str,
+    request_timeout: float,
+    logger: logging.Logger | Any,
+    fn: Any,
+    *args: Any,
+) -> Any:
+    """Make one idempotent client call, absorbing up to `MAX_CONSECUTIVE_POLL_ERRORS`
+    transient failures (429 honouring ``Retry-After``, 5xx, no response) with growing pauses."""
+    pause = DEFAULT_POLL_INTERVAL
+    for attempt in range(1, MAX_CONSECUTIVE_POLL_ERRORS + 2):
+        try:
+            return await call_blocking_bounded(request_timeout, what, fn, *args)
+        except QCSCQiskitError as exc:
+            decision = classify(exc)
+            if decision.kind != "transient" or attempt > MAX_CONSECUTIVE_POLL_ERRORS:
+                raise
+            wait = max(pause, decision.retry_after or 0.0)
+            logger.warning(
+                "%s failed (%s: %s); trying again in %.1f s.",
+                what[0].upper() + what[1:],
+                decision.reason,
+                exc,
+                wait,
+            )
+            await asyncio.sleep(wait)
+            pause = min(pause * 2, DEFAULT_MAX_POLL_INTERVAL)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def _wait_for_final_status(
     job: Any,
     job_id: str,
@@ -152,28 +182,14 @@ async def _wait_for_final_status(
     deadline = None if timeout is None else started + timeout
     interval = poll_interval
     last: JobStatus | None = None
-    errors = 0
     while True:
-        try:
-            status = await call_blocking_bounded(
-                request_timeout, "a job status request", _native.native_job_status, job
-            )
-            errors = 0
-        except QCSCQiskitError as exc:
-            decision = classify(exc)
-            errors += 1
-            if decision.kind != "transient" or errors > MAX_CONSECUTIVE_POLL_ERRORS:
-                raise
-            pause = max(interval, decision.retry_after or 0.0)
-            logger.warning(
-                "Status of job %s unavailable (%s: %s); polling again in %.1f s.",
-                job_id,
-                decision.reason,
-                exc,
-                pause,
-            )
-            await asyncio.sleep(pause)
-            continue
+        status = await _call_absorbing(
+            f"the status request for job {job_id}",
+            request_timeout,
+            logger,
+            _native.native_job_status,
+            job,
+        )
         if status != last:
             logger.info(
                 "Qiskit Runtime job %s is %s (after %.1f s).",
@@ -267,8 +283,8 @@ async def _fetch(
     else:
         service = await call_blocking(config.get_service)
         try:
-            job = await call_blocking_bounded(
-                request_timeout, "the job lookup", _retrieve, service, job_id
+            job = await _call_absorbing(
+                f"the lookup of job {job_id}", request_timeout, logger, _retrieve, service, job_id
             )
         except JobNotFoundError:
             if isinstance(reference, JobReference):
@@ -290,8 +306,12 @@ async def _fetch(
         logger=logger,
     )
     try:
-        result = await call_blocking_bounded(
-            request_timeout, "the result download", _native.wait_for_result, job
+        result = await _call_absorbing(
+            f"the result download of job {job_id}",
+            request_timeout,
+            logger,
+            _native.wait_for_result,
+            job,
         )
     except (JobFailedError, JobCancelledError) as exc:
         if isinstance(reference, JobReference):

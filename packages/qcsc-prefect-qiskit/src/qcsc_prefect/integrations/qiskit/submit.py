@@ -27,8 +27,10 @@ import copy
 import hashlib
 import os
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID
 
 from prefect import task
 from prefect.context import FlowRunContext, TaskRunContext
@@ -41,6 +43,7 @@ from ._blocking import call_blocking, call_blocking_bounded
 from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .cache import qiskit_estimator_submit_cache_key, qiskit_sampler_submit_cache_key
+from .digests import build_qiskit_estimator_input_digest, build_qiskit_sampler_input_digest
 from .errors import InvalidInputError, QCSCQiskitError, RuntimeApiError, SubmissionUnknownError
 from .jobs import JobReference, PrimitiveName
 from .locking import SUBMIT_LOCK_MANAGER
@@ -76,20 +79,65 @@ def local_job(job_id: str) -> Any | None:
 # --------------------------------------------------------------------------- keys
 
 
-def _run_identity(primitive: PrimitiveName) -> tuple[str, bool]:
+#: Run identities already assigned, by task run id (a task retry keeps its task run id).
+_RUN_IDENTITIES: dict[UUID, str] = {}
+#: How often each input was submitted in one attempt of a flow run, by (flow run id, attempt).
+_OCCURRENCES: dict[tuple[UUID, int], Counter[str]] = {}
+
+
+def _inputs_digest(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:
+    """A digest of what this call submits (scope "global": the flow run id is added outside)."""
+    config = parameters.get("runtime_config")
+    backend_name = config.backend_name if isinstance(config, QiskitRuntimeConfig) else "?"
+    try:
+        if primitive == "sampler":
+            return build_qiskit_sampler_input_digest(
+                parameters.get("pubs") or [],
+                backend_name=backend_name,
+                shots=parameters.get("shots"),
+                cache_scope="global",
+                options=parameters.get("options"),
+            )
+        return build_qiskit_estimator_input_digest(
+            parameters.get("pubs") or [],
+            backend_name=backend_name,
+            precision=parameters.get("precision"),
+            cache_scope="global",
+            options=parameters.get("options"),
+        )
+    except InvalidInputError:
+        return "invalid-input"  # the body rejects it before anything is submitted
+
+
+def _run_identity(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> tuple[str, bool]:
     """Return the idempotency key of a submission without digest, and whether an earlier
-    attempt of the same submission may exist (a task or flow retry)."""
+    attempt of the same submission may exist (a task or a flow retry).
+
+    The key is the flow run, the inputs, and how many identical submissions this attempt of the
+    flow run made before: stable across task retries (same task run) and flow retries (Prefect
+    gives the retried task calls new ids, but the same flow run and the same call order), and
+    new for every new flow run.
+    """
     task_ctx = TaskRunContext.get()
-    if task_ctx is None:  # not reachable from the task, kept for type narrowing
+    if task_ctx is None:  # not reachable from the task; kept for type narrowing
         return f"adhoc:{uuid.uuid4()}", False
     task_run = task_ctx.task_run
     flow_ctx = FlowRunContext.get()
-    flow_retry = flow_ctx is not None and flow_ctx.flow_run.run_count > 1
-    if task_run.flow_run_id is not None:
-        identity = f"run:{task_run.flow_run_id}:{task_run.task_key}:{task_run.dynamic_key}"
+    flow_attempt = flow_ctx.flow_run.run_count if flow_ctx is not None else 0
+    maybe_earlier = task_run.run_count > 1 or flow_attempt > 1
+    known = _RUN_IDENTITIES.get(task_run.id)
+    if known is not None:
+        return known, maybe_earlier
+    if task_run.flow_run_id is None:
+        identity = f"{primitive}:task-run:{task_run.id}"
     else:
-        identity = f"task-run:{task_run.id}"
-    return f"{primitive}:{identity}", task_run.run_count > 1 or flow_retry
+        inputs = _inputs_digest(primitive, parameters)
+        counter = _OCCURRENCES.setdefault((task_run.flow_run_id, flow_attempt), Counter())
+        occurrence = counter[inputs]
+        counter[inputs] += 1
+        identity = f"{primitive}:flow-run:{task_run.flow_run_id}:{inputs}:{occurrence}"
+    _RUN_IDENTITIES[task_run.id] = identity
+    return identity, maybe_earlier
 
 
 def _refresh_requested() -> bool:
@@ -99,9 +147,11 @@ def _refresh_requested() -> bool:
     return bool(task_ctx.task.refresh_cache) or bool(PREFECT_TASKS_REFRESH_CACHE.value())
 
 
-def _idempotency_key(primitive: PrimitiveName, input_digest: str | None) -> tuple[str, bool]:
+def _idempotency_key(
+    primitive: PrimitiveName, input_digest: str | None, parameters: Mapping[str, Any]
+) -> tuple[str, bool]:
     if input_digest is None:
-        return _run_identity(primitive)
+        return _run_identity(primitive, parameters)
     if _refresh_requested():
         # The user asked Prefect to refresh the cache: a new flow run gets a new job, while
         # retries inside this flow run still reattach.
@@ -120,7 +170,7 @@ def _default_submit_key(primitive: PrimitiveName, parameters: Mapping[str, Any])
             else qiskit_estimator_submit_cache_key
         )
         return key_fn(None, dict(parameters))  # type: ignore[arg-type]
-    key, _ = _run_identity(primitive)
+    key, _ = _run_identity(primitive, parameters)
     return f"qcsc-qiskit-v1-{primitive}-submit-run-{hashlib.sha256(key.encode()).hexdigest()}"
 
 
@@ -238,7 +288,9 @@ async def _submit(
         )
 
     service = await call_blocking(config.get_service)
-    key, earlier_attempt_possible = _idempotency_key(primitive, input_digest)
+    task_ctx = TaskRunContext.get()
+    parameters = task_ctx.parameters if task_ctx is not None else {}
+    key, earlier_attempt_possible = _idempotency_key(primitive, input_digest, parameters)
     tag = _reconcile.idempotency_tag(primitive, key)
     lock_key = f"qcsc-qiskit-submit-{tag}"
     holder = f"{os.getpid()}-{uuid.uuid4().hex}"
@@ -370,7 +422,12 @@ async def _deduplicate(service: Any, tag: str, job: Any, logger: logging.Logger 
     """After a successful post, keep one job with ``tag`` and cancel the rest."""
     try:
         found = await call_blocking_bounded(
-            LOOKUP_CALL_TIMEOUT, "the job-tag lookup", _reconcile.find_tagged, service, tag
+            LOOKUP_CALL_TIMEOUT,
+            "the job-tag lookup",
+            _reconcile.find_tagged,
+            service,
+            tag,
+            known_live=str(job.job_id()),
         )
     except QCSCQiskitError as exc:
         logger.warning(
