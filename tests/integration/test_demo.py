@@ -1,0 +1,59 @@
+"""The examples run end to end as scripts (against this run's Prefect server)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prefect.settings import PREFECT_API_URL
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "native_qiskit_primitives_demo"
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_demo_prints_counts_and_expectation_values() -> None:
+    shots = 64
+    done = run_script(
+        str(DEMO_DIR / "flow.py"), "--primitive", "all", "--mode", "all", "--shots", str(shots)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "== simple/sampler" in out and "== simple/estimator" in out
+    for name in ("bell", "ghz3"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(name))
+        counts = [int(n) for n in re.findall(r"[01]+: (\d+)", line)]
+        more = re.search(r"\+(\d+) more", line)
+        assert counts and (sum(counts) == shots or more is not None), line
+    values = {
+        label: float(value)
+        for label, value in re.findall(r"<(\w+)> = ([+-]\d+\.\d+) ± \d+\.\d+", out)
+    }
+    assert set(values) == {"ZZ", "XX", "ZI"}
+    assert values["ZZ"] > 0.5 and values["XX"] > 0.5 and abs(values["ZI"]) < 0.3
+
+
+@pytest.mark.parametrize("args", [["--shots", "0"], ["--mode", "nope"]])
+def test_demo_rejects_bad_arguments(args: list[str]) -> None:
+    done = run_script(str(DEMO_DIR / "flow.py"), *args)
+    assert done.returncode == 2
+    assert "error:" in done.stderr
+
+
+def test_existing_program_example() -> None:
+    done = run_script(str(DEMO_DIR / "existing_program_task.py"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    match = re.search(r"counts (\{.*\})", done.stdout)
+    assert match is not None, done.stdout
+    counts = ast.literal_eval(match.group(1))
+    assert sum(counts.values()) == 100
