@@ -13,6 +13,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prefect import flow
+from qiskit.circuit import ClassicalRegister, Parameter, ParameterVector, QuantumCircuit
+from qiskit.primitives.containers import BindingsArray, SamplerPub
+from qiskit.quantum_info import SparsePauliOp
+from qiskit_ibm_runtime.options import EstimatorOptions, SamplerOptions
+
 from qcsc_prefect.integrations.qiskit.digests import (
     DIGEST_SCHEMA,
     build_qiskit_estimator_input_digest,
@@ -20,10 +26,6 @@ from qcsc_prefect.integrations.qiskit.digests import (
     is_input_digest,
 )
 from qcsc_prefect.integrations.qiskit.errors import InvalidInputError
-from qiskit.circuit import ClassicalRegister, Parameter, ParameterVector, QuantumCircuit
-from qiskit.primitives.containers import BindingsArray, SamplerPub
-from qiskit.quantum_info import SparsePauliOp
-from qiskit_ibm_runtime.options import EstimatorOptions, SamplerOptions
 
 GLOBAL: dict[str, Any] = {"backend_name": "ibm_fez", "cache_scope": "global"}
 
@@ -421,3 +423,23 @@ def test_flow_scope_is_the_default_and_uses_flow_name() -> None:
     )
     assert explicit == sampler_digest([bell()], cache_scope="flow", flow_name="my-flow")
     assert explicit != sampler_digest([bell()])
+
+
+# ------------------------------------------------------------- inside a real Prefect flow
+
+
+@flow(name="digest-flow-a")
+def _digest_in_flow_a() -> str:
+    return build_qiskit_sampler_input_digest([bell()], backend_name="ibm_fez", shots=100)
+
+
+@flow(name="digest-flow-b")
+def _digest_in_flow_b() -> str:
+    return build_qiskit_sampler_input_digest([bell()], backend_name="ibm_fez", shots=100)
+
+
+def test_flow_scope_uses_the_running_flows_name() -> None:
+    a = _digest_in_flow_a()
+    assert a == _digest_in_flow_a()
+    assert a != _digest_in_flow_b()
+    assert a == sampler_digest([bell()], shots=100, cache_scope="flow", flow_name="digest-flow-a")
