@@ -12,6 +12,20 @@ EXPECTED = {
     # Tasks (simple mode)
     "run_estimator_task",
     "run_sampler_task",
+    # Robust mode (submit once, fetch safely)
+    "fetch_qiskit_job_result_task",
+    "submit_estimator_job_task",
+    "submit_sampler_job_task",
+    # Input digests, cache keys, retries, result serializer
+    "CacheScope",
+    "QiskitRuntimeJSONSerializer",
+    "build_qiskit_estimator_input_digest",
+    "build_qiskit_sampler_input_digest",
+    "qiskit_estimator_submit_cache_key",
+    "qiskit_result_fetch_cache_key",
+    "qiskit_retry_delays",
+    "qiskit_sampler_submit_cache_key",
+    "should_retry_qiskit_fetch_failure",
     # Job values
     "FetchOutput",
     "JobReference",

@@ -1,4 +1,4 @@
-"""Robust fetch against the emulator: transient faults absorbed, terminal ones fast, bounded waits."""
+"""Robust fetch against the emulator: transient faults absorbed, terminal ones fail fast."""
 
 from __future__ import annotations
 

@@ -28,7 +28,21 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .cache import (
+        qiskit_estimator_submit_cache_key,
+        qiskit_result_fetch_cache_key,
+        qiskit_sampler_submit_cache_key,
+    )
+    from .digests import (
+        CacheScope,
+        build_qiskit_estimator_input_digest,
+        build_qiskit_sampler_input_digest,
+    )
+    from .fetch import fetch_qiskit_job_result_task
     from .jobs import FetchOutput, JobReference, JobStatus, PrimitiveName
+    from .retry import qiskit_retry_delays, should_retry_qiskit_fetch_failure
+    from .serializers import QiskitRuntimeJSONSerializer
+    from .submit import submit_estimator_job_task, submit_sampler_job_task
     from .tasks import run_estimator_task, run_sampler_task
 
 #: Public names imported on first access: name -> submodule.
@@ -39,6 +53,18 @@ _LAZY: dict[str, str] = {
     "PrimitiveName": ".jobs",
     "run_estimator_task": ".tasks",
     "run_sampler_task": ".tasks",
+    "submit_estimator_job_task": ".submit",
+    "submit_sampler_job_task": ".submit",
+    "fetch_qiskit_job_result_task": ".fetch",
+    "CacheScope": ".digests",
+    "build_qiskit_estimator_input_digest": ".digests",
+    "build_qiskit_sampler_input_digest": ".digests",
+    "qiskit_estimator_submit_cache_key": ".cache",
+    "qiskit_result_fetch_cache_key": ".cache",
+    "qiskit_sampler_submit_cache_key": ".cache",
+    "qiskit_retry_delays": ".retry",
+    "should_retry_qiskit_fetch_failure": ".retry",
+    "QiskitRuntimeJSONSerializer": ".serializers",
 }
 
 
@@ -57,6 +83,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BackendNotFoundError",
+    "CacheScope",
     "FetchOutput",
     "InvalidInputError",
     "JobCancelledError",
@@ -69,11 +96,22 @@ __all__ = [
     "PrimitiveName",
     "QCSCQiskitError",
     "QiskitRuntimeConfig",
+    "QiskitRuntimeJSONSerializer",
     "ResultCacheError",
     "RuntimeApiError",
     "RuntimeAuthError",
     "RuntimeConfigError",
     "SubmissionUnknownError",
+    "build_qiskit_estimator_input_digest",
+    "build_qiskit_sampler_input_digest",
+    "fetch_qiskit_job_result_task",
+    "qiskit_estimator_submit_cache_key",
+    "qiskit_result_fetch_cache_key",
+    "qiskit_retry_delays",
+    "qiskit_sampler_submit_cache_key",
     "run_estimator_task",
     "run_sampler_task",
+    "should_retry_qiskit_fetch_failure",
+    "submit_estimator_job_task",
+    "submit_sampler_job_task",
 ]

@@ -12,12 +12,14 @@ The winner rule is the same everywhere: among the jobs with the tag that have no
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._translate import translating_errors
+
+if TYPE_CHECKING:
+    import logging
 
 #: Prefix of the idempotency tags the library puts on jobs.
 IDEMPOTENCY_TAG_PREFIX: Final = "qcsc-idem-"
@@ -65,7 +67,7 @@ class TaggedJobs:
 
 
 def _created(job: Any) -> datetime:
-    created = job.creation_date
+    created: datetime | None = job.creation_date
     if created is None:
         return _EPOCH
     if created.tzinfo is None:
@@ -103,7 +105,9 @@ def find_tagged(service: Any, tag: str, *, known_live: str | None = None) -> Tag
             winner, winner_status = job, status
         else:
             others.append(job)
-    return TaggedJobs(winner=winner, winner_status=winner_status, others=tuple(others), failed=failed)
+    return TaggedJobs(
+        winner=winner, winner_status=winner_status, others=tuple(others), failed=failed
+    )
 
 
 def cancel_duplicates(jobs: tuple[Any, ...], keep: str, logger: logging.Logger | Any) -> int:

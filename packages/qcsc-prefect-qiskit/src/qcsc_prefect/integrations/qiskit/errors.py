@@ -7,18 +7,18 @@ boundary (``_translate.py``), with the original exception kept as ``__cause__``.
 .. code-block:: text
 
     QCSCQiskitError
-    ├── RuntimeConfigError            (also ValueError)  bad or missing runtime configuration
-    │   └── BackendNotFoundError                         the backend name is unknown
-    ├── InvalidInputError             (also ValueError)  bad pubs/shots/precision/options; nothing submitted
-    ├── RuntimeApiError               .http_status       the Runtime service answered an error, or nothing
-    │   ├── RuntimeAuthError                             401/403 or a rejected API key
-    │   └── SubmissionUnknownError                       a submit error after which a job may exist
-    ├── JobFailedError                .reason_code       the job ended in ERROR
-    │   └── JobRanTooLongError                           cancelled by the service: ran too long (1305)
-    ├── JobCancelledError                                the job was cancelled
-    ├── JobTimeoutError               (also TimeoutError) our own wait ran out; the job may still run
-    ├── JobNotFoundError                                 the job or its result is no longer retained
-    └── ResultCacheError                                 a persisted result can no longer be loaded
+    ├── RuntimeConfigError      (ValueError)    bad or missing runtime configuration
+    │   └── BackendNotFoundError                the backend name is unknown
+    ├── InvalidInputError       (ValueError)    bad pubs/shots/precision/options; nothing submitted
+    ├── RuntimeApiError         .http_status    the service answered an error, or nothing
+    │   ├── RuntimeAuthError                    401/403 or a rejected API key
+    │   └── SubmissionUnknownError              a submit error after which a job may exist
+    ├── JobFailedError          .reason_code    the job ended in ERROR
+    │   └── JobRanTooLongError                  cancelled by the service: ran too long (1305)
+    ├── JobCancelledError                       the job was cancelled
+    ├── JobTimeoutError         (TimeoutError)  our own wait ran out; the job may still run
+    ├── JobNotFoundError                        the job or its result is no longer retained
+    └── ResultCacheError                        a persisted result can no longer be loaded
 """
 
 from __future__ import annotations

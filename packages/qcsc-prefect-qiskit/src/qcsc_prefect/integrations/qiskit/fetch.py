@@ -4,8 +4,8 @@ The fetch task reattaches to an existing job by id and never submits anything. I
 holding an OS thread: each status call is a short request on the client thread pool, and the
 task sleeps on the event loop in between, with an interval that grows for long queues. Transient
 service trouble (429, 5xx, no response) while polling is absorbed in place, up to a bound; what
-remains is classified by `retry.classify` so that ``retry_condition_fn=should_retry_qiskit_fetch_failure``
-retries only what is worth retrying.
+remains is classified by `retry.classify`, so that
+``retry_condition_fn=should_retry_qiskit_fetch_failure`` retries only what is worth retrying.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from uuid import UUID
 
 from prefect import task
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
@@ -24,7 +23,7 @@ from prefect.context import TaskRunContext
 from prefect.logging import get_run_logger
 from prefect.results import aget_default_result_storage
 
-from . import _native, _reconcile
+from . import _native, _reconcile  # serializers: registers qiskit-runtime-json
 from ._blocking import call_blocking, call_blocking_bounded
 from ._translate import translate, translating_errors
 from .artifacts import acreate_result_artifacts
@@ -45,6 +44,7 @@ from .validation import validate_artifact_key
 
 if TYPE_CHECKING:
     import logging
+    from uuid import UUID
 
 #: First pause between status polls (seconds); it grows by `POLL_GROWTH` up to the maximum.
 DEFAULT_POLL_INTERVAL: Final = 0.2
@@ -143,8 +143,11 @@ async def _call_absorbing(
     fn: Any,
     *args: Any,
 ) -> Any:
-    """Make one idempotent client call, absorbing up to `MAX_CONSECUTIVE_POLL_ERRORS`
-    transient failures (429 honouring ``Retry-After``, 5xx, no response) with growing pauses."""
+    """Make one idempotent client call, absorbing transient failures.
+
+    Up to `MAX_CONSECUTIVE_POLL_ERRORS` failures classified transient (429, honouring
+    ``Retry-After``; 5xx; no response) are retried in place with growing pauses.
+    """
     pause = DEFAULT_POLL_INTERVAL
     for attempt in range(1, MAX_CONSECUTIVE_POLL_ERRORS + 2):
         try:
@@ -183,7 +186,7 @@ async def _wait_for_final_status(
     interval = poll_interval
     last: JobStatus | None = None
     while True:
-        status = await _call_absorbing(
+        status: JobStatus = await _call_absorbing(
             f"the status request for job {job_id}",
             request_timeout,
             logger,
@@ -246,7 +249,9 @@ async def _invalidate_submit_cache(reference: JobReference, logger: logging.Logg
     except OSError as exc:
         logger.warning("Could not delete the submit cache entry %s: %s", path, exc)
         return
-    logger.info("Invalidated the submit cache entry for job %s; a rerun submits anew.", reference.job_id)
+    logger.info(
+        "Invalidated the submit cache entry for job %s; a rerun submits anew.", reference.job_id
+    )
 
 
 async def _fetch(
@@ -291,9 +296,7 @@ async def _fetch(
                 await _invalidate_submit_cache(reference, logger)
             raise
 
-    progress = _Progress(
-        f"{artifact_key}-progress" if artifact_key else None, job_id, logger
-    )
+    progress = _Progress(f"{artifact_key}-progress" if artifact_key else None, job_id, logger)
     status = await _wait_for_final_status(
         job,
         job_id,
@@ -371,7 +374,9 @@ def _retrieve(service: Any, job_id: str) -> Any:
         return service.job(job_id)
 
 
-async def _results_gone(job: Any, reference: JobReference | str, logger: logging.Logger | Any) -> None:
+async def _results_gone(
+    job: Any, reference: JobReference | str, logger: logging.Logger | Any
+) -> None:
     if not isinstance(reference, JobReference):
         return
     await _invalidate_submit_cache(reference, logger)

@@ -40,7 +40,7 @@ _POLL_SECONDS: Final = 0.05
 
 
 def default_lock_directory() -> Path:
-    """Return the lock directory: ``$QCSC_QISKIT_LOCK_DIR`` or ``$PREFECT_HOME/qcsc-qiskit-locks``."""
+    """Return ``$QCSC_QISKIT_LOCK_DIR``, else ``$PREFECT_HOME/qcsc-qiskit-locks``."""
     override = os.environ.get(LOCK_DIR_ENV)
     if override:
         return Path(override).expanduser()

@@ -110,8 +110,10 @@ def _inputs_digest(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> s
 
 
 def _run_identity(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> tuple[str, bool]:
-    """Return the idempotency key of a submission without digest, and whether an earlier
-    attempt of the same submission may exist (a task or a flow retry).
+    """Return the idempotency key of a submission without digest, and whether it may repeat.
+
+    The second value says whether an earlier attempt of the same submission may exist (a task
+    or a flow retry).
 
     The key is the flow run, the inputs, and how many identical submissions this attempt of the
     flow run made before: stable across task retries (same task run) and flow retries (Prefect
@@ -123,7 +125,8 @@ def _run_identity(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> tu
         return f"adhoc:{uuid.uuid4()}", False
     task_run = task_ctx.task_run
     flow_ctx = FlowRunContext.get()
-    flow_attempt = flow_ctx.flow_run.run_count if flow_ctx is not None else 0
+    flow_run = flow_ctx.flow_run if flow_ctx is not None else None
+    flow_attempt = flow_run.run_count if flow_run is not None else 0
     maybe_earlier = task_run.run_count > 1 or flow_attempt > 1
     known = _RUN_IDENTITIES.get(task_run.id)
     if known is not None:
@@ -156,7 +159,8 @@ def _idempotency_key(
         # The user asked Prefect to refresh the cache: a new flow run gets a new job, while
         # retries inside this flow run still reattach.
         flow_ctx = FlowRunContext.get()
-        run = flow_ctx.flow_run.id if flow_ctx is not None else uuid.uuid4()
+        flow_run = flow_ctx.flow_run if flow_ctx is not None else None
+        run = flow_run.id if flow_run is not None else uuid.uuid4()
         return f"{input_digest}:refresh:{run}", True
     return input_digest, True
 
@@ -169,7 +173,7 @@ def _default_submit_key(primitive: PrimitiveName, parameters: Mapping[str, Any])
             if primitive == "sampler"
             else qiskit_estimator_submit_cache_key
         )
-        return key_fn(None, dict(parameters))  # type: ignore[arg-type]
+        return key_fn(None, dict(parameters))
     key, _ = _run_identity(primitive, parameters)
     return f"qcsc-qiskit-v1-{primitive}-submit-run-{hashlib.sha256(key.encode()).hexdigest()}"
 
@@ -189,8 +193,11 @@ _DIGEST_KEY_FNS: Final = {
 
 
 def _check_cache_configuration(primitive: PrimitiveName, input_digest: str | None) -> None:
-    """Refuse to submit when the task's cache key needs a digest that is missing or is keyed for
-    the other primitive: caching would silently be off, or reuse the wrong kind of job."""
+    """Refuse to submit when the task's cache key cannot work.
+
+    A digest key function without a digest would silently turn caching off; the other
+    primitive's key function would reuse the wrong kind of job.
+    """
     task_ctx = TaskRunContext.get()
     key_fn = task_ctx.task.cache_key_fn if task_ctx is not None else None
     if key_fn is None:
@@ -283,7 +290,15 @@ async def _submit(
 
     if config.channel == "local":
         return await _submit_local(
-            primitive, pubs, config, backend, shots, precision, options, input_digest, cache_key,
+            primitive,
+            pubs,
+            config,
+            backend,
+            shots,
+            precision,
+            options,
+            input_digest,
+            cache_key,
             logger,
         )
 
@@ -431,8 +446,7 @@ async def _deduplicate(service: Any, tag: str, job: Any, logger: logging.Logger 
         )
     except QCSCQiskitError as exc:
         logger.warning(
-            "Could not check for duplicate jobs with idempotency tag %s after submitting %s: "
-            "%s",
+            "Could not check for duplicate jobs with idempotency tag %s after submitting %s: %s",
             tag,
             job.job_id(),
             exc,
