@@ -21,9 +21,10 @@ import tracemalloc
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qcsc_prefect.integrations.qiskit.digests import build_qiskit_sampler_input_digest
 from qiskit import qasm3, transpile
 from qiskit.circuit.library import efficient_su2
+
+from qcsc_prefect.integrations.qiskit.digests import build_qiskit_sampler_input_digest
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prefect.serializers import CompressedPickleSerializer, PickleSerializer, Serializer
-from qcsc_prefect.integrations.qiskit.serializers import QiskitRuntimeJSONSerializer
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers import BitArray, DataBin, PubResult, SamplerPubResult
 from qiskit_ibm_runtime.execution_span import DoubleSliceSpan, ExecutionSpans
+
+from qcsc_prefect.integrations.qiskit.serializers import QiskitRuntimeJSONSerializer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
