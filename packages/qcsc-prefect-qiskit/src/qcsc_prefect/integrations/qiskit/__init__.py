@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from . import serializers  # noqa: F401  (registers the "qiskit-runtime-json" result serializer)
 from .blocks import QiskitRuntimeConfig
 from .errors import (
     BackendNotFoundError,

@@ -25,8 +25,8 @@ from qiskit_ibm_runtime.exceptions import (
     RuntimeJobFailureError,
     RuntimeJobMaxTimeoutError,
     RuntimeJobNotFound,
-    RuntimeJobTimeoutError,
 )
+from qiskit_ibm_runtime.exceptions import JobTimeoutError as QiskitJobTimeoutError
 
 from .errors import (
     NO_RESPONSE,
@@ -75,9 +75,10 @@ def http_status(exc: BaseException) -> int | None:
             return NO_RESPONSE if status is None else int(status)
         if isinstance(link, IBMNotAuthorizedError):
             return 401
-        code = getattr(link, "code", None)  # ibm_cloud_sdk_core.ApiException (IAM, search)
-        if type(link).__name__ == "ApiException" and isinstance(code, int):
-            return code
+        if type(link).__name__ == "ApiException":  # ibm_cloud_sdk_core (IAM, search)
+            code = getattr(link, "status_code", None)
+            if isinstance(code, int):
+                return code
     return None
 
 
@@ -189,9 +190,7 @@ def _timeout(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
 
 
 def _backend_not_found(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
-    return BackendNotFoundError(
-        f"backend not found: {exc}", backend_name="", job_id=job_id
-    )
+    return BackendNotFoundError(f"backend not found: {exc}", backend_name="", job_id=job_id)
 
 
 def _input(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
@@ -205,7 +204,7 @@ _TRANSLATIONS: Final[tuple[tuple[type[BaseException], _Translator], ...]] = (
     (RuntimeJobNotFound, _not_found),
     (RuntimeJobMaxTimeoutError, _ran_too_long),
     (RuntimeInvalidStateError, _invalid_state),
-    (RuntimeJobTimeoutError, _timeout),
+    (QiskitJobTimeoutError, _timeout),
     (RuntimeJobFailureError, _failed),
     (InvalidAccountError, _account_error),
     (IBMInputValueError, _input),

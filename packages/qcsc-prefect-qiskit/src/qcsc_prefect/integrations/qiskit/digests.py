@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeGuard, get
 
 import numpy as np
 from prefect.context import FlowRunContext
-
 from qiskit.circuit import ClassicalRegister, Clbit, ParameterExpression, QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub

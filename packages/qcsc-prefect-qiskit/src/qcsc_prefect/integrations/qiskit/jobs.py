@@ -6,8 +6,7 @@ from datetime import datetime
 from typing import Final, Literal, TypeAlias, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from qiskit.primitives import PrimitiveResult  # noqa: TC001  (a TypedDict field type, needed at runtime)
+from qiskit.primitives import PrimitiveResult  # noqa: TC002  (a TypedDict field type, needed at runtime)
 
 #: The primitives the library can run.
 PrimitiveName: TypeAlias = Literal["sampler", "estimator"]

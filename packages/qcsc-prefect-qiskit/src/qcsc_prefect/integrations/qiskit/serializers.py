@@ -53,9 +53,8 @@ def _codec() -> tuple[type[json.JSONEncoder], type[json.JSONDecoder]]:
     actually written or read.
     """
     import numpy as np
-    from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
-
     from qiskit.primitives.containers import BitArray
+    from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
 
     from .jobs import JobReference
 
