@@ -24,10 +24,11 @@ from typing import Any
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from qcsc_runtime_emulator import RuntimeEmulator  # noqa: E402
 from qiskit import QuantumCircuit, transpile  # noqa: E402
 from qiskit_aer import AerSimulator  # noqa: E402
 from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2  # noqa: E402
+
+from qcsc_runtime_emulator import RuntimeEmulator  # noqa: E402
 
 
 def _median_ms(samples: list[float]) -> float:

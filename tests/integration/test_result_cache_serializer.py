@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 from prefect import flow, task
+from qiskit.primitives import PrimitiveResult
+from qiskit.primitives.containers import BitArray, DataBin, SamplerPubResult
+
 from qcsc_prefect.integrations.qiskit.cache import qiskit_result_fetch_cache_key
 from qcsc_prefect.integrations.qiskit.errors import ResultCacheError
 from qcsc_prefect.integrations.qiskit.serializers import QiskitRuntimeJSONSerializer
-from qiskit.primitives import PrimitiveResult
-from qiskit.primitives.containers import BitArray, DataBin, SamplerPubResult
 
 _FETCHES: list[str] = []
 

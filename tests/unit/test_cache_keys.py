@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prefect import flow, task
 from prefect.context import TaskRunContext
+
 from qcsc_prefect.integrations.qiskit.cache import (
     ESTIMATOR_SUBMIT_CACHE_POLICY,
     RESULT_FETCH_CACHE_POLICY,

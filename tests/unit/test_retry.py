@@ -20,6 +20,19 @@ from ibm_cloud_sdk_core import ApiException
 from prefect import flow, task
 from prefect.states import Completed, Failed
 from prefect.task_engine import TaskRunTimeoutError
+from qiskit.providers.exceptions import QiskitBackendNotFoundError
+from qiskit_ibm_runtime.accounts.exceptions import InvalidAccountError
+from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+from qiskit_ibm_runtime.exceptions import (
+    IBMNotAuthorizedError,
+    IBMRuntimeError,
+    RuntimeInvalidStateError,
+    RuntimeJobFailureError,
+    RuntimeJobMaxTimeoutError,
+    RuntimeJobNotFound,
+    RuntimeJobTimeoutError,
+)
+
 from qcsc_prefect.integrations.qiskit.errors import (
     BackendNotFoundError,
     InvalidInputError,
@@ -39,18 +52,6 @@ from qcsc_prefect.integrations.qiskit.retry import (
     classify,
     qiskit_retry_delays,
     should_retry_qiskit_fetch_failure,
-)
-from qiskit.providers.exceptions import QiskitBackendNotFoundError
-from qiskit_ibm_runtime.accounts.exceptions import InvalidAccountError
-from qiskit_ibm_runtime.api.exceptions import RequestsApiError
-from qiskit_ibm_runtime.exceptions import (
-    IBMNotAuthorizedError,
-    IBMRuntimeError,
-    RuntimeInvalidStateError,
-    RuntimeJobFailureError,
-    RuntimeJobMaxTimeoutError,
-    RuntimeJobNotFound,
-    RuntimeJobTimeoutError,
 )
 
 

@@ -14,16 +14,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prefect.serializers import CompressedPickleSerializer, Serializer
+from qiskit.primitives import PrimitiveResult
+from qiskit.primitives.containers import BitArray, DataBin, PubResult, SamplerPubResult
+from qiskit_ibm_runtime import RuntimeEncoder
+from qiskit_ibm_runtime.execution_span import DoubleSliceSpan, ExecutionSpans
+
 from qcsc_prefect.integrations.qiskit.errors import ResultCacheError
 from qcsc_prefect.integrations.qiskit.jobs import JobReference
 from qcsc_prefect.integrations.qiskit.serializers import (
     FORMAT_NAME,
     QiskitRuntimeJSONSerializer,
 )
-from qiskit.primitives import PrimitiveResult
-from qiskit.primitives.containers import BitArray, DataBin, PubResult, SamplerPubResult
-from qiskit_ibm_runtime import RuntimeEncoder
-from qiskit_ibm_runtime.execution_span import DoubleSliceSpan, ExecutionSpans
 
 SERIALIZER = QiskitRuntimeJSONSerializer()
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
