@@ -12,6 +12,10 @@ EXPECTED = {
     # Tasks (simple mode)
     "run_estimator_task",
     "run_sampler_task",
+    # Wrappers
+    "QCSCEstimatorV2",
+    "QCSCPrimitiveJob",
+    "QCSCSamplerV2",
     # Robust mode (submit once, fetch safely)
     "fetch_qiskit_job_result_task",
     "submit_estimator_job_task",

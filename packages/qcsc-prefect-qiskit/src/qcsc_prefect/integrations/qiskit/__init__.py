@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     )
     from .fetch import fetch_qiskit_job_result_task
     from .jobs import FetchOutput, JobReference, JobStatus, PrimitiveName
+    from .primitives import QCSCEstimatorV2, QCSCPrimitiveJob, QCSCSamplerV2
     from .retry import qiskit_retry_delays, should_retry_qiskit_fetch_failure
     from .serializers import QiskitRuntimeJSONSerializer
     from .submit import submit_estimator_job_task, submit_sampler_job_task
@@ -66,6 +67,9 @@ _LAZY: dict[str, str] = {
     "qiskit_retry_delays": ".retry",
     "should_retry_qiskit_fetch_failure": ".retry",
     "QiskitRuntimeJSONSerializer": ".serializers",
+    "QCSCEstimatorV2": ".primitives",
+    "QCSCPrimitiveJob": ".primitives",
+    "QCSCSamplerV2": ".primitives",
 }
 
 
@@ -95,7 +99,10 @@ __all__ = [
     "JobStatus",
     "JobTimeoutError",
     "PrimitiveName",
+    "QCSCEstimatorV2",
+    "QCSCPrimitiveJob",
     "QCSCQiskitError",
+    "QCSCSamplerV2",
     "QiskitRuntimeConfig",
     "QiskitRuntimeJSONSerializer",
     "ResultCacheError",

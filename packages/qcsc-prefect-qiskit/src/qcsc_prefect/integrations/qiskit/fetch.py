@@ -276,25 +276,12 @@ async def _fetch(
     job_id = reference.job_id if isinstance(reference, JobReference) else reference
     started = time.monotonic()
 
-    if config.channel == "local":
-        job = local_job(job_id)
-        if job is None:
-            raise JobNotFoundError(
-                f"local-mode job {job_id} is not known to this process. Local mode keeps jobs in "
-                "the submitting process only; fetch in the same flow run, or use a Qiskit Runtime "
-                "service (or the qcsc-runtime-emulator) for cross-process fetches.",
-                job_id=job_id,
-            )
-    else:
-        service = await call_blocking(config.get_service)
-        try:
-            job = await _call_absorbing(
-                f"the lookup of job {job_id}", request_timeout, logger, _retrieve, service, job_id
-            )
-        except JobNotFoundError:
-            if isinstance(reference, JobReference):
-                await _invalidate_submit_cache(reference, logger)
-            raise
+    try:
+        job = await attach_job(config, job_id, request_timeout=request_timeout, logger=logger)
+    except JobNotFoundError:
+        if isinstance(reference, JobReference):
+            await _invalidate_submit_cache(reference, logger)
+        raise
 
     progress = _Progress(f"{artifact_key}-progress" if artifact_key else None, job_id, logger)
     status = await _wait_for_final_status(
@@ -367,6 +354,71 @@ async def _fetch(
     )
     await acreate_result_artifacts(output, artifact_key)
     return output
+
+
+async def attach_job(
+    config: QiskitRuntimeConfig,
+    job_id: str,
+    *,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    logger: logging.Logger | Any,
+) -> Any:
+    """Return the native job ``job_id`` (a ``RuntimeJobV2``, or an in-process local job).
+
+    Raises:
+        JobNotFoundError: The service does not know the job, or a local job belongs to
+            another process.
+    """
+    if config.channel == "local":
+        job = local_job(job_id)
+        if job is None:
+            raise JobNotFoundError(
+                f"local-mode job {job_id} is not known to this process. Local mode keeps jobs in "
+                "the submitting process only; fetch in the same flow run, or use a Qiskit Runtime "
+                "service (or the qcsc-runtime-emulator) for cross-process fetches.",
+                job_id=job_id,
+            )
+        return job
+    service = await call_blocking(config.get_service)
+    return await _call_absorbing(
+        f"the lookup of job {job_id}", request_timeout, logger, _retrieve, service, job_id
+    )
+
+
+async def job_status(
+    config: QiskitRuntimeConfig, job_id: str, *, logger: logging.Logger | Any
+) -> JobStatus:
+    """Return the current status of job ``job_id`` (one lookup, transient errors absorbed)."""
+    job = await attach_job(config, job_id, logger=logger)
+    status: JobStatus = await _call_absorbing(
+        f"the status request for job {job_id}",
+        DEFAULT_REQUEST_TIMEOUT,
+        logger,
+        _native.native_job_status,
+        job,
+    )
+    return status
+
+
+async def cancel_job(
+    config: QiskitRuntimeConfig, job_id: str, *, logger: logging.Logger | Any
+) -> bool:
+    """Ask the service to cancel job ``job_id``; return whether the request was accepted.
+
+    A job that already finished cannot be cancelled: that returns ``False`` with a log line.
+    """
+    job = await attach_job(config, job_id, logger=logger)
+    try:
+        with translating_errors(job_id):
+            accepted = await call_blocking_bounded(
+                DEFAULT_REQUEST_TIMEOUT, "the cancel request", job.cancel
+            )
+    except RuntimeApiError as exc:
+        if exc.http_status == 409:
+            logger.info("Job %s could not be cancelled: it already finished.", job_id)
+            return False
+        raise
+    return accepted is not False
 
 
 def _retrieve(service: Any, job_id: str) -> Any:
@@ -467,4 +519,4 @@ async def fetch_qiskit_job_result_task(
     )
 
 
-__all__ = ["fetch_qiskit_job_result_task"]
+__all__ = ["attach_job", "cancel_job", "fetch_qiskit_job_result_task", "job_status"]
