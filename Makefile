@@ -9,7 +9,7 @@ BOOTSTRAP_INPUTS := constraints.txt requirements-dev.txt \
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: venv test demo bench lint typecheck check clean
+.PHONY: venv test demo bench lint typecheck check clean reliability
 
 venv: $(STAMP)
 
@@ -25,6 +25,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/native_qiskit_primitives_demo/flow.py --primitive all --mode all
+
+# The adversarial suite (issue 7), slow scenarios included; prints the summary table and writes
+# tests/reliability/last-summary.md.
+reliability: $(STAMP)
+	$(PY) -m pytest tests/reliability -q -p no:randomly -m "not bench" -rfE
 
 bench: $(STAMP)
 	$(PY) -m pytest -q -m "slow or bench"
