@@ -7,11 +7,17 @@ exactly as it would find IBM Quantum Platform through a saved account.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from prefect import flow
+from qiskit import QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+from qiskit.transpiler import generate_preset_pass_manager
+
 from qcsc_prefect.integrations.qiskit import (
     BackendNotFoundError,
     FetchOutput,
@@ -20,9 +26,6 @@ from qcsc_prefect.integrations.qiskit import (
     run_estimator_task,
     run_sampler_task,
 )
-from qiskit import QuantumCircuit
-from qiskit.quantum_info import SparsePauliOp
-from qiskit.transpiler import generate_preset_pass_manager
 
 if TYPE_CHECKING:
     from qcsc_runtime_emulator import RuntimeEmulator
@@ -101,3 +104,36 @@ async def test_bad_input_submits_nothing(runtime_emulator: RuntimeEmulator) -> N
     with pytest.raises(BackendNotFoundError, match="ibm_fez"):
         await unknown_backend()
     assert runtime_emulator.control.job_count() == 0
+
+
+async def test_waiting_does_not_block_the_event_loop(runtime_emulator: RuntimeEmulator) -> None:
+    # The job stays queued for a while; the task must keep the flow's event loop free.
+    # (Local mode is not used here: its in-process simulation holds the GIL in long C calls,
+    # which stalls every thread, whatever the task does.)
+    runtime_emulator.control.configure(queue_delay=1.5)
+    isa = transpiled(bell())
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    @flow
+    async def concurrent() -> FetchOutput:
+        ticking = asyncio.create_task(ticker())
+        try:
+            return await run_sampler_task([isa], runtime_config=FEZ, shots=10)
+        finally:
+            done.set()
+            await ticking
+
+    output = await concurrent()
+    wall = output["metadata"]["timings"]["wall_seconds"]  # type: ignore[index]
+    assert isinstance(wall, float) and wall >= 1.5
+    assert len(gaps) > 50
+    assert max(gaps) < 0.5, max(gaps)  # a blocked loop would show one gap of ~wall
