@@ -154,7 +154,7 @@ async def test_persistent_5xx_raises_ambiguous_then_rerun_submits_once(
     with pytest.raises(SubmissionUnknownError) as caught:
         await digest_flow()
     assert time.monotonic() - started < 60
-    assert caught.value.idempotency_tag.startswith("qcsc-idem-")
+    assert caught.value.idempotency_tag.startswith("qcsc-idem-v1-")
     assert runtime_emulator.control.job_count() == 0
 
     runtime_emulator.control.clear_faults()

@@ -144,7 +144,7 @@ def test_idempotency_tag_is_short_stable_and_secret_free() -> None:
     key = submit_identity_key("sampler", DIGEST)
     tag = idempotency_tag("sampler-submit", key)
     assert tag == idempotency_tag("sampler-submit", key)
-    assert re.fullmatch(r"qcsc-idem:v1:sampler-submit:[0-9a-f]{40}", tag)
+    assert re.fullmatch(r"qcsc-idem-v1-sampler-submit-[0-9a-f]{40}", tag)
     assert tag != idempotency_tag("estimator-submit", key)
     assert tag != idempotency_tag("sampler-submit", key + "0")
     secret_key = f"{key}-{CRN}"

@@ -11,42 +11,24 @@ The winner rule is the same everywhere: among the jobs with the tag that have no
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from ._translate import translating_errors
+from .cache import IDEMPOTENCY_TAG_PREFIX
 
 if TYPE_CHECKING:
     import logging
 
-#: Prefix of the idempotency tags the library puts on jobs.
-IDEMPOTENCY_TAG_PREFIX: Final = "qcsc-idem-"
-
 #: Prefix a tag gets when its job must no longer be adopted (its results are gone).
-RETIRED_TAG_PREFIX: Final = "qcsc-retired-"
+RETIRED_TAG_PREFIX: Final = "qcsc-retired"
 
 #: How many tagged jobs a lookup reads at most; more than a handful means something is wrong.
 LOOKUP_LIMIT: Final = 50
 
 _FAILED: Final = frozenset({"ERROR", "CANCELLED"})
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def idempotency_tag(primitive: str, key: str) -> str:
-    """Return the job tag that identifies one logical submission.
-
-    Args:
-        primitive: ``"sampler"`` or ``"estimator"``.
-        key: The idempotency key: an input digest, or the task run identity.
-
-    Returns:
-        ``qcsc-idem-`` followed by 40 hex characters (no secrets: only a hash is visible
-        server-side).
-    """
-    digest = hashlib.sha256(f"{primitive}:{key}".encode()).hexdigest()[:40]
-    return f"{IDEMPOTENCY_TAG_PREFIX}{digest}"
 
 
 @dataclass(frozen=True)
@@ -153,11 +135,9 @@ def retire_tag(job: Any, tag: str) -> None:
 
 
 __all__ = [
-    "IDEMPOTENCY_TAG_PREFIX",
     "RETIRED_TAG_PREFIX",
     "TaggedJobs",
     "cancel_duplicates",
     "find_tagged",
-    "idempotency_tag",
     "retire_tag",
 ]

@@ -91,7 +91,8 @@ def submit_identity_key(primitive: PrimitiveName, input_digest: str) -> str:
 def idempotency_tag(kind: str, key: str) -> str:
     """Return the Runtime job tag that marks one idempotent submission.
 
-    The tag is short (``qcsc-idem:v1:<kind>:`` plus 40 hex characters) and carries no secret:
+    The tag is short (``qcsc-idem-v1-<kind>-`` plus 40 hex characters; only ``[a-z0-9-]``, which every
+    tag store accepts) and carries no secret:
     ``key`` is hashed, so passing an identity key that contains an instance name is safe.
 
     Args:
@@ -100,7 +101,7 @@ def idempotency_tag(kind: str, key: str) -> str:
         key: The identity of the submission, normally :func:`submit_identity_key`'s result.
 
     Returns:
-        For example ``qcsc-idem:v1:sampler-submit:3f2a...`` (40 hex).
+        For example ``qcsc-idem-v1-sampler-submit-3f2a...`` (40 hex).
 
     Raises:
         InvalidInputError: ``kind`` or ``key`` is empty or malformed.
@@ -112,7 +113,7 @@ def idempotency_tag(kind: str, key: str) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidInputError("key must be a non-empty string.", argument="key")
     token = hashlib.sha256(f"{kind}\0{key}".encode()).hexdigest()[:40]
-    return f"{IDEMPOTENCY_TAG_PREFIX}:{CACHE_KEY_VERSION}:{kind}:{token}"
+    return f"{IDEMPOTENCY_TAG_PREFIX}-{CACHE_KEY_VERSION}-{kind}-{token}"
 
 
 def qiskit_sampler_submit_cache_key(

@@ -42,7 +42,11 @@ from . import _native, _reconcile
 from ._blocking import call_blocking, call_blocking_bounded
 from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
-from .cache import qiskit_estimator_submit_cache_key, qiskit_sampler_submit_cache_key
+from .cache import (
+    idempotency_tag,
+    qiskit_estimator_submit_cache_key,
+    qiskit_sampler_submit_cache_key,
+)
 from .digests import build_qiskit_estimator_input_digest, build_qiskit_sampler_input_digest
 from .errors import InvalidInputError, QCSCQiskitError, RuntimeApiError, SubmissionUnknownError
 from .jobs import JobReference, PrimitiveName
@@ -306,7 +310,7 @@ async def _submit(
     task_ctx = TaskRunContext.get()
     parameters = task_ctx.parameters if task_ctx is not None else {}
     key, earlier_attempt_possible = _idempotency_key(primitive, input_digest, parameters)
-    tag = _reconcile.idempotency_tag(primitive, key)
+    tag = idempotency_tag(f"{primitive}-submit", key)
     lock_key = f"qcsc-qiskit-submit-{tag}"
     holder = f"{os.getpid()}-{uuid.uuid4().hex}"
 
