@@ -213,14 +213,20 @@ async def test_unknown_backend() -> None:
 
 
 async def test_bad_input_is_rejected_before_submission(caplog: pytest.LogCaptureFixture) -> None:
+    cases: list[tuple[list[Any], Any, str]] = [
+        ([], 10, "pubs"),
+        ([bell()], 0, "shots"),
+        ([bell(measure=False)], 10, "pubs"),
+    ]
+
     @flow
-    async def bad(pubs: list[Any], shots: Any) -> None:
+    async def bad(case: int) -> None:  # circuits are not flow parameters: Prefect stores those
+        pubs, shots, _ = cases[case]
         await run_sampler_task(pubs, runtime_config=LOCAL, shots=shots)
 
-    cases = [([], 10, "pubs"), ([bell()], 0, "shots"), ([bell(measure=False)], 10, "pubs")]
-    for pubs, shots, argument in cases:
+    for case, (_, _, argument) in enumerate(cases):
         with pytest.raises(InvalidInputError) as info:
-            await bad(pubs, shots)
+            await bad(case)
         assert info.value.argument == argument
     assert "Submitted" not in caplog.text
 
@@ -298,3 +304,8 @@ async def test_artifact_failures_are_warnings_not_errors(
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and "artifact" in r.message]
     assert len(warnings) == 2, caplog.text
     assert output["job_id"] in warnings[0].getMessage()
+
+
+async def test_standalone_task_call_outside_a_flow() -> None:
+    output = await run_sampler_task([bell()], runtime_config=LOCAL, shots=30)
+    assert sum(output["result"][0].data.meas.get_counts().values()) == 30
