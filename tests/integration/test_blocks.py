@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
+
 from qcsc_prefect.integrations.qiskit import QiskitRuntimeConfig, RuntimeConfigError
 from qcsc_prefect.integrations.qiskit.blocks import aresolve_runtime_config
 

@@ -13,15 +13,16 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+from qiskit import QuantumCircuit
+from qiskit.transpiler import generate_preset_pass_manager
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
 from qcsc_prefect.integrations.qiskit import (
     FetchOutput,
     QCSCQiskitError,
     QiskitRuntimeConfig,
     run_sampler_task,
 )
-from qiskit import QuantumCircuit
-from qiskit.transpiler import generate_preset_pass_manager
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun

@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from qiskit import QuantumCircuit
+from qiskit.transpiler import generate_preset_pass_manager
+from qiskit_ibm_runtime import EstimatorV2, SamplerOptions, SamplerV2
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
 from qcsc_prefect.integrations.qiskit import _native
 from qcsc_prefect.integrations.qiskit.blocks import QiskitRuntimeConfig
 from qcsc_prefect.integrations.qiskit.errors import (
@@ -19,10 +24,6 @@ from qcsc_prefect.integrations.qiskit.errors import (
     RuntimeConfigError,
 )
 from qcsc_prefect.integrations.qiskit.jobs import ChannelName, JobStatus
-from qiskit import QuantumCircuit
-from qiskit.transpiler import generate_preset_pass_manager
-from qiskit_ibm_runtime import EstimatorV2, SamplerOptions, SamplerV2
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 PACKAGE_DIR = Path(_native.__file__).parent
 LOCAL = QiskitRuntimeConfig(backend_name="fake_manila", channel="local")

@@ -10,6 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prefect.client.schemas.actions import ArtifactCreate
 from pydantic import ValidationError
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.primitives.containers.sampler_pub import SamplerPub
+from qiskit.quantum_info import SparsePauliOp
+from qiskit.transpiler import generate_preset_pass_manager
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
 from qcsc_prefect.integrations.qiskit.errors import InvalidInputError
 from qcsc_prefect.integrations.qiskit.validation import (
     validate_artifact_key,
@@ -18,13 +26,6 @@ from qcsc_prefect.integrations.qiskit.validation import (
     validate_sampler_inputs,
     validate_shots,
 )
-from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter
-from qiskit.primitives.containers.estimator_pub import EstimatorPub
-from qiskit.primitives.containers.sampler_pub import SamplerPub
-from qiskit.quantum_info import SparsePauliOp
-from qiskit.transpiler import generate_preset_pass_manager
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 BACKEND = FakeManilaV2()
 PASS_MANAGER = generate_preset_pass_manager(backend=BACKEND, optimization_level=1)
