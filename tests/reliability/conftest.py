@@ -162,9 +162,9 @@ def _cell(value: object) -> str:
 def summary_markdown(rows: list[Row]) -> str:
     header = (
         "| scenario | jobs created | live jobs | duplicates | result ok | lost results | "
-        "leaks | time (s) | outcome |"
+        "leaks | time (s) | outcome | notes |"
     )
-    lines = [header, "|" + "---|" * 9]
+    lines = [header, "|" + "---|" * 10]
     for row in rows:
         cells = [
             row.scenario,
@@ -176,6 +176,7 @@ def summary_markdown(rows: list[Row]) -> str:
             row.leaks,
             row.seconds,
             row.outcome,
+            "; ".join(row.notes),
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     duplicates = sum(row.duplicates for row in rows)
@@ -215,7 +216,9 @@ def fez_backend() -> Any:
 
 @pytest.fixture(scope="session")
 def pass_manager(fez_backend: Any) -> Any:
-    return generate_preset_pass_manager(backend=fez_backend, optimization_level=1, seed_transpiler=7)
+    return generate_preset_pass_manager(
+        backend=fez_backend, optimization_level=1, seed_transpiler=7
+    )
 
 
 def basis_state_circuit(index: int, width: int = 6) -> QuantumCircuit:

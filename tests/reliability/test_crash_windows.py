@@ -44,7 +44,9 @@ def _rerun_and_check(
     submitted, fetched = rerun.events()[-2:]
     assert submitted["event"] == "submitted" and submitted["job_id"] == job_id
     assert fetched["event"] == "fetched" and fetched["job_id"] == job_id
-    scenario.result(sum(fetched["counts"].values()) == shots and set(fetched["counts"]) == {"00", "11"})
+    scenario.result(
+        sum(fetched["counts"].values()) == shots and set(fetched["counts"]) == {"00", "11"}
+    )
     return fetched
 
 
