@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from prefect.logging import get_logger, get_run_logger
+from prefect.results import resolve_serializer
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
@@ -28,10 +29,19 @@ from .cache import (
 )
 from .digests import build_qiskit_estimator_input_digest, build_qiskit_sampler_input_digest
 from .errors import InvalidInputError, RuntimeConfigError
-from .fetch import cancel_job, fetch_qiskit_job_result_task, job_status
+from .fetch import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_REQUEST_TIMEOUT,
+    _check_wait_arguments,
+    cancel_job,
+    fetch_qiskit_job_result_task,
+    job_status,
+)
 from .retry import qiskit_retry_delays, should_retry_qiskit_fetch_failure
 from .submit import submit_estimator_job_task, submit_sampler_job_task
 from .tasks import run_estimator_task, run_sampler_task
+from .validation import validate_artifact_key
 
 if TYPE_CHECKING:
     import logging
@@ -151,6 +161,17 @@ class QCSCPrimitiveJob:
         return await cancel_job(await self._config(), self._job_id, logger=_logger())
 
 
+def _check_result_serializer(name: object) -> None:
+    try:
+        resolve_serializer(name)  # type: ignore[arg-type]
+    except Exception:
+        raise InvalidInputError(
+            "`result_serializer` must name a Prefect result serializer, for example "
+            f"'compressed/pickle' or 'qiskit-runtime-json'; got {name!r}.",
+            argument="result_serializer",
+        ) from None
+
+
 def _check_flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInputError(f"`{name}` must be True or False; got {value!r}.", argument=name)
@@ -238,6 +259,15 @@ class _QCSCPrimitive:
                 "`timeout` applies to the robust fetch; it requires robust=True.",
                 argument="timeout",
             )
+        # Everything the fetch step will use is checked here, before anything is submitted: a
+        # value the fetch task rejects would otherwise fail only after a job was created.
+        if artifact_key is not None:
+            validate_artifact_key(artifact_key)
+        if robust:
+            _check_wait_arguments(
+                timeout, DEFAULT_POLL_INTERVAL, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_REQUEST_TIMEOUT
+            )
+            _check_result_serializer(result_serializer)
         run_options = self.options if options is None else options
         sampler = self._primitive == "sampler"
         value_name = "shots" if sampler else "precision"
