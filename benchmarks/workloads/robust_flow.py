@@ -12,8 +12,8 @@ portable serializer). Identical code for both implementations.
   ``--impl native`` runs N plain ``@task``s around the native call instead (no cache exists).
 * ``once``: one job (the fault matrix). ``--retries`` gives the submit task Prefect retries;
   ``--crash-after-post`` kills this process right after the client's ``POST /jobs`` returned
-  (before the library can record anything); ``--start-at`` waits for a wall-clock time so that
-  two processes enter the flow together.
+  (before the library can record anything); ``--barrier DIR --parties 2`` makes two processes, once
+  imported, enter the flow together.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -122,7 +123,16 @@ def cached(impl: str, jobs: int) -> None:
     emit(kind="cached-flow", impl=impl, jobs=jobs, wall=time.perf_counter() - started, ids=ids)
 
 
-def once(impl: str, shots: int, retries: int, start_at: float | None) -> None:
+def wait_at_barrier(directory: Path, parties: int) -> None:
+    """Wait until ``parties`` processes (this one included) have arrived, then go together."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"ready-{os.getpid()}").touch()
+    deadline = time.monotonic() + 300
+    while len(list(directory.glob("ready-*"))) < parties and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def once(impl: str, shots: int, retries: int, barrier: Path | None, parties: int) -> None:
     from prefect import flow
 
     lib = library()
@@ -132,8 +142,8 @@ def once(impl: str, shots: int, retries: int, start_at: float | None) -> None:
     async def fault_flow() -> str:
         return await robust_job(lib, impl, [bell], shots, retries)
 
-    if start_at is not None:
-        time.sleep(max(0.0, start_at - time.time()))
+    if barrier is not None:
+        wait_at_barrier(barrier, parties)
     emit(kind="flow-start", at=time.time())
     job_id = asyncio.run(fault_flow())
     emit(kind="fault-flow", impl=impl, job_id=job_id)
@@ -149,7 +159,8 @@ def main() -> int:
     once_parser.add_argument("--shots", type=int, default=77)
     once_parser.add_argument("--retries", type=int, default=0)
     once_parser.add_argument("--crash-after-post", action="store_true")
-    once_parser.add_argument("--start-at", type=float, default=None)
+    once_parser.add_argument("--barrier", type=Path, default=None)
+    once_parser.add_argument("--parties", type=int, default=2)
     args = parser.parse_args()
     impl = "native" if args.impl == "native" else implementation()
     if args.command == "cached":
@@ -157,7 +168,7 @@ def main() -> int:
     else:
         if args.crash_after_post:
             crash_after_post()
-        once(impl, args.shots, args.retries, args.start_at)
+        once(impl, args.shots, args.retries, args.barrier, args.parties)
     return 0
 
 
