@@ -131,3 +131,10 @@ async def test_resolving_a_saved_block_by_name() -> None:
 async def test_wrong_type_for_runtime_config() -> None:
     with pytest.raises(RuntimeConfigError, match="must be a QiskitRuntimeConfig"):
         await aresolve_runtime_config({"backend_name": "x"}, None)  # type: ignore[arg-type]
+
+
+def test_has_token_reports_presence_only() -> None:
+    assert not QiskitRuntimeConfig(backend_name="ibm_fez").has_token
+    with_token = QiskitRuntimeConfig(backend_name="ibm_fez", token="abc-secret")
+    assert with_token.has_token is True
+    assert "has_token" not in QiskitRuntimeConfig.model_fields  # not stored in the Block

@@ -146,6 +146,11 @@ class QiskitRuntimeConfig(Block):
 
         return _native.cached_backend(self)
 
+    @property
+    def has_token(self) -> bool:
+        """Whether a token is stored in this configuration (its value is never exposed)."""
+        return self.token is not None
+
 
 _HOW_TO_CREATE = (
     "Create it in Python with\n"
