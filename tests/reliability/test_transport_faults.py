@@ -152,6 +152,10 @@ async def test_fault(
     _, method, path = endpoint
     _fault_name, action, times = fault
     control = runtime_emulator.control
+    # Jobs wait in the queue briefly, as on a real device; on an idle backend the duplicate
+    # the client's own POST retry creates can finish before anyone can cancel it (see
+    # test_client_duplicate_on_an_idle_backend).
+    control.configure(queue_delay=0.3)
     control.add_fault(method, path, action, times=times)
     shots = 41
     run = _robust_flow([isa_bell], shots)  # the rerun below reuses this flow (same digest)
@@ -178,3 +182,64 @@ async def test_fault(
     assert scenario.row.live_jobs == 1, jobs
     assert scenario.row.duplicates == 0, jobs
     assert output["job_id"] in {job["id"] for job in jobs if job["status"] != "Cancelled"}
+
+
+async def test_account_rate_limit_is_retried_by_the_fetch(
+    runtime_emulator: Any, isa_bell: QuantumCircuit, scenario: Any
+) -> None:
+    """IAM answering 429 (or dropping the connection) is transient, not a credentials error.
+
+    The fetch builds its service anew (another process, or a cleared cache); the account
+    service is rate limiting. With the documented retry settings the fetch must retry and
+    return the result, and the error must not tell the user to check their token.
+    """
+    from qcsc_prefect.integrations.qiskit import _native
+    from qcsc_prefect.integrations.qiskit.retry import classify
+
+    run = _robust_flow([isa_bell], 42)
+    first = await run()
+    _native.clear_caches()
+    control = runtime_emulator.control
+    control.add_fault("POST", r"^/identity/token$", {"status": 429}, times=1)
+    control.add_fault("POST", r"^/identity/token$", {"reset": True}, times=1)
+    config = QiskitRuntimeConfig(backend_name=FEZ)
+
+    @flow(name=f"reliability-iam-{uuid.uuid4().hex[:8]}")
+    async def fetch_again() -> Any:
+        return await fetch_qiskit_job_result_task.with_options(
+            retries=3, retry_delay_seconds=0.2, retry_condition_fn=should_retry_qiskit_fetch_failure
+        )(runtime_config=config, job_reference=first["job_id"], return_state=True)
+
+    state = await fetch_again()
+    if not state.is_completed():
+        with pytest.raises(QCSCQiskitError) as info:
+            await state.result()
+        decision = classify(info.value)
+        scenario.result(False)
+        pytest.fail(f"{type(info.value).__name__} classified {decision}: {info.value}")
+    output = await state.result()
+    scenario.result(output["job_id"] == first["job_id"])
+    scenario.jobs()
+
+
+async def test_abandoned_submit_call_cannot_create_a_second_job(
+    runtime_emulator: Any, isa_bell: QuantumCircuit, scenario: Any, bounded_submit: None
+) -> None:
+    """The submit call outlives our bound (a stalled pre-submit request), then posts anyway.
+
+    The library gives up waiting and says rerunning is safe. An immediate rerun must not
+    submit a second job while the abandoned call is still on its way to ``POST /jobs``.
+    """
+    control = runtime_emulator.control
+    control.configure(queue_delay=0.3)
+    control.add_fault("GET", r"^/instances/usage$", {"delay": STALL}, times=1)
+    run = _robust_flow([isa_bell], 43)
+    state = await run(return_state=True)
+    assert state.is_failed()
+    with pytest.raises(QCSCQiskitError, match="Rerunning is safe"):
+        await state.result()
+    output = await run()
+    counts = output["result"][0].data.meas.get_counts()
+    scenario.result(sum(counts.values()) == 43)
+    jobs = scenario.jobs()
+    assert scenario.row.live_jobs == 1, jobs
