@@ -21,8 +21,6 @@ How a page runs (the convention the docs are written to):
   compiled (top-level ``await`` allowed), so it still cannot drift into invalid syntax. Use it
   only for code that cannot run here (real IBM credentials, docstring fragments in
   ``api.md``). Shell commands use ``bash``/``console`` fences, which are not executed.
-* A block that needs the wrapper classes (``QCSCSamplerV2``/``QCSCEstimatorV2``) makes its page
-  ``xfail`` while the package does not export them yet.
 
 Other checks: ``api.md`` equals what ``docs/gen_api.py`` renders from the docstrings now (and
 that rendering fails for a public name without a docstring); every error class appears in
@@ -44,12 +42,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-# Imported here, in the main thread, on purpose: qiskit 2.6 can crash when it is first imported
-# in a thread that later exits (see the emulator's README), and every page runs in such a thread.
+# qiskit is imported here, in the main thread, on purpose: qiskit 2.6 can crash when it is first
+# imported in a thread that later exits (see the emulator's README), and every page runs in such
+# a thread.
 import qiskit  # noqa: F401
 import qiskit_ibm_runtime  # noqa: F401
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
 from qcsc_prefect.integrations import qiskit as api
 from qcsc_prefect.integrations.qiskit import errors
@@ -67,7 +66,6 @@ PAGE_TIMEOUT = 150.0
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)")
 _NO_RUN = re.compile(r"<!--\s*no-run:\s*(?P<reason>[^>]*?)\s*-->")
-_WRAPPERS = ("QCSCSamplerV2", "QCSCEstimatorV2", "QCSCPrimitiveJob")
 
 
 @dataclass(frozen=True)
@@ -156,32 +154,24 @@ def _run_in_fresh_thread(function: Any) -> None:
         raise outcome["error"]
 
 
-def _wrappers_available() -> bool:
-    return all(name in getattr(api, "__all__", ()) for name in _WRAPPERS[:2])
-
-
 # --------------------------------------------------------------------------- the pages
 
 
 @pytest.mark.parametrize("page", EXECUTED, ids=[page.name for page in EXECUTED])
-def test_page_runs_against_the_emulator(
-    page: Path, runtime_emulator: Any, tmp_path: Path
-) -> None:
+def test_page_runs_against_the_emulator(page: Path, runtime_emulator: Any, tmp_path: Path) -> None:
     blocks = python_blocks(page)
     runnable = [block for block in blocks if block.no_run is None]
     for block in blocks:
         if block.no_run is not None:
             assert block.no_run, f"{block.label}: a no-run marker must give its reason"
             _compile(block, allow_top_level_await=True)  # still syntax-checked
-    if any(name in block.code for block in runnable for name in _WRAPPERS):
-        if not _wrappers_available():
-            pytest.xfail("QCSCSamplerV2/QCSCEstimatorV2 are not exported yet")
     compiled = [(block, _compile(block)) for block in runnable]
     namespace: dict[str, Any] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
     timings: list[tuple[str, float]] = []
 
     def run_page() -> None:
-        assert asyncio.get_event_loop_policy() is not None
+        with pytest.raises(RuntimeError):  # like a script: no event loop is running
+            asyncio.get_running_loop()
         with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: tmp_path / "storage"}):
             for block, code in compiled:
                 started = time.perf_counter()
@@ -201,7 +191,7 @@ def test_page_runs_against_the_emulator(
 
 def test_every_page_has_code_and_marks_skips_sparingly() -> None:
     for page in EXECUTED:
-        if page.name == "api.md":
+        if page.name in ("api.md", "index.md"):
             continue
         blocks = python_blocks(page)
         skipped = [block for block in blocks if block.no_run is not None]
