@@ -133,11 +133,19 @@ def _describe_api_failure(status: int | None, detail: str) -> str:
 
 def _account_error(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
     status = http_status(exc)
-    if status is not None and status >= 500:
+    if status is None and _network_failure(exc):
+        status = NO_RESPONSE
+    # Rate limiting (429), a server error (5xx) or no answer at all (-1) from IAM or instance
+    # discovery says nothing about the credentials: keep it a transient API error, so that a
+    # retried fetch tries again and the message does not send the user after their token.
+    if status is not None and (status >= 500 or status in (429, NO_RESPONSE)):
+        what = {429: "is rate limiting requests (HTTP 429)", NO_RESPONSE: "did not answer"}.get(
+            status, f"failed (HTTP {status})"
+        )
         return RuntimeApiError(
-            f"the account service failed (HTTP {status}) while building the Qiskit Runtime "
-            f"service: {exc}",
+            f"the account service {what} while building the Qiskit Runtime service: {exc}",
             http_status=status,
+            retry_after=_retry_after(exc),
             job_id=job_id,
         )
     return RuntimeAuthError(
@@ -146,6 +154,19 @@ def _account_error(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
         http_status=status,
         job_id=job_id,
     )
+
+
+def _network_failure(exc: BaseException) -> bool:
+    """Whether the chain holds a transport failure (connection refused, reset, dropped)."""
+    for link in _chain(exc):
+        names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(link).__mro__}
+        if names & {
+            "requests.exceptions.ConnectionError",
+            "urllib3.exceptions.ProtocolError",
+            "http.client.RemoteDisconnected",
+        } or isinstance(link, ConnectionError):
+            return True
+    return False
 
 
 def _failed(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
