@@ -164,7 +164,39 @@ async def test_submit_sampler_task(
     estimator_digest = build_qiskit_estimator_input_digest(
         [isa_estimator_pub], backend_name=FEZ, cache_scope="global"
     )
-    cases = [*_sampler_value_cases(task, pubs), ("not ISA", "pubs", lambda: task([unmapped_bell], runtime_config=cfg, shots=10)), ("precision= (estimator's argument)", "precision", lambda: task(pubs, runtime_config=cfg, precision=0.1)), ("input_digest='abc'", "input_digest", lambda: task(pubs, runtime_config=cfg, input_digest="abc")), ("input_digest=123", "input_digest", lambda: task(pubs, runtime_config=cfg, input_digest=123)), ("digest key fn without digest", "input_digest", lambda: task.with_options(cache_key_fn=qiskit_sampler_submit_cache_key, persist_result=True)(pubs, runtime_config=cfg, shots=10)), ("estimator key fn on the sampler task", "cache_key_fn", lambda: task.with_options(cache_key_fn=qiskit_estimator_submit_cache_key, persist_result=True)(pubs, runtime_config=cfg, shots=10, input_digest=estimator_digest))]
+    cases = [
+        *_sampler_value_cases(task, pubs),
+        ("not ISA", "pubs", lambda: task([unmapped_bell], runtime_config=cfg, shots=10)),
+        (
+            "precision= (estimator's argument)",
+            "precision",
+            lambda: task(pubs, runtime_config=cfg, precision=0.1),
+        ),
+        (
+            "input_digest='abc'",
+            "input_digest",
+            lambda: task(pubs, runtime_config=cfg, input_digest="abc"),
+        ),
+        (
+            "input_digest=123",
+            "input_digest",
+            lambda: task(pubs, runtime_config=cfg, input_digest=123),
+        ),
+        (
+            "digest key fn without digest",
+            "input_digest",
+            lambda: task.with_options(
+                cache_key_fn=qiskit_sampler_submit_cache_key, persist_result=True
+            )(pubs, runtime_config=cfg, shots=10),
+        ),
+        (
+            "estimator key fn on the sampler task",
+            "cache_key_fn",
+            lambda: task.with_options(
+                cache_key_fn=qiskit_estimator_submit_cache_key, persist_result=True
+            )(pubs, runtime_config=cfg, shots=10, input_digest=estimator_digest),
+        ),
+    ]
     await _check_cases(runtime_emulator, scenario, cases)
 
 
@@ -214,7 +246,29 @@ async def test_simple_tasks(
     isa_estimator_pub: tuple[Any, Any],
 ) -> None:
     cfg = _cfg()
-    cases = [*_sampler_value_cases(run_sampler_task, [isa_bell]), ("artifact_key='Bad Key!'", "artifact_key", lambda: run_sampler_task([isa_bell], runtime_config=cfg, artifact_key="Bad Key!")), ("artifact_key=''", "artifact_key", lambda: run_sampler_task([isa_bell], runtime_config=cfg, artifact_key="")), ("estimator precision=nan", "precision", lambda: run_estimator_task([isa_estimator_pub], runtime_config=cfg, precision=NAN)), ("estimator neither config", "runtime_config", lambda: run_estimator_task([isa_estimator_pub]))]
+    cases = [
+        *_sampler_value_cases(run_sampler_task, [isa_bell]),
+        (
+            "artifact_key='Bad Key!'",
+            "artifact_key",
+            lambda: run_sampler_task([isa_bell], runtime_config=cfg, artifact_key="Bad Key!"),
+        ),
+        (
+            "artifact_key=''",
+            "artifact_key",
+            lambda: run_sampler_task([isa_bell], runtime_config=cfg, artifact_key=""),
+        ),
+        (
+            "estimator precision=nan",
+            "precision",
+            lambda: run_estimator_task([isa_estimator_pub], runtime_config=cfg, precision=NAN),
+        ),
+        (
+            "estimator neither config",
+            "runtime_config",
+            lambda: run_estimator_task([isa_estimator_pub]),
+        ),
+    ]
     await _check_cases(runtime_emulator, scenario, cases)
 
 
