@@ -41,10 +41,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
@@ -242,7 +244,7 @@ def prefect_server(tmp: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def emulator(tmp: Path) -> Iterator[dict[str, Any]]:
     cli = Path(sys.executable).parent / "qcsc-runtime-emulator"
-    errors = open(tmp / "emulator.log", "w")  # noqa: SIM115
+    errors = open(tmp / "emulator.log", "w")
     process = subprocess.Popen(
         [str(cli), "serve", "--port", "0", "--noise", "none"],
         stdout=subprocess.PIPE,
@@ -307,7 +309,7 @@ class Runner:
             [str(interpreter), str(WORK / script), *args],
             env=self.env(storage, extra_env),
             stdout=subprocess.PIPE,
-            stderr=open(logfile, "w"),  # noqa: SIM115
+            stderr=open(logfile, "w"),
             text=True,
             cwd=str(ROOT),
         )
@@ -374,7 +376,7 @@ def spread(values: list[float], scale: float = 1.0, digits: int = 0) -> str:
         return middle
     low = fmt.format(min(values) * scale)
     high = fmt.format(max(values) * scale)
-    return f"{middle} [{low}–{high}]"
+    return f"{middle} [{low}\u2013{high}]"
 
 
 def parse_time(text: str | None) -> float | None:
@@ -691,8 +693,8 @@ def overhead_rows(data: dict[str, Any], libs: list[str]) -> tuple[list[Row], dic
                     f"native call {spread(native, 1000)}; plain task {spread(plain, 1000)}",
                     spread(ours, 1000),
                     spread(inc, 1000) if "incumbent" in libs else "not run",
-                    "n/a" if ratio is None else f"{ratio:.2f}×",
-                    "≤ 0.5× incumbent",
+                    "n/a" if ratio is None else f"{ratio:.2f}\u00d7",
+                    "≤ 0.5\u00d7 incumbent",
                     verdict(None if ratio is None else ratio <= 0.5),
                 )
             )
@@ -743,13 +745,17 @@ def request_rows(data: dict[str, Any], libs: list[str]) -> list[Row]:
 
     cold_text = "n/a"
     if cold:
-        cold_text = f"{native_cold} (construction {cold['construction']['total']}, submit {cold['submit']['total']}, fetch {cold['fetch']['total']})"
+        phases = ", ".join(
+            f"{name} {cold[name]['total']}" for name in ("construction", "submit", "fetch")
+        )
+        cold_text = f"{native_cold} ({phases})"
     rows = []
     ours_cold, inc_cold = lib_cold("ours"), lib_cold("incumbent")
     rows.append(
         Row(
             "2",
-            "HTTP requests, first job in a fresh process (simple mode; native: build service, submit, fetch)",
+            "HTTP requests, first job in a fresh process "
+            "(simple mode; native: build service, submit, fetch)",
             cold_text,
             "n/a" if ours_cold is None else str(ours_cold),
             "n/a" if inc_cold is None else str(inc_cold),
@@ -794,7 +800,7 @@ def digest_rows(data: dict[str, Any], libs: list[str]) -> tuple[list[Row], dict[
     speedup = med(inc_t) / med(ours_t) if ours_t and inc_t else None
     ours_mb = max(peaks.get("ours", [0])) / 1e6 if peaks.get("ours") else None
     inc_mb = max(peaks.get("incumbent", [0])) / 1e6 if peaks.get("incumbent") else None
-    size = f"{info.get('pubs', '?')} pubs × {info.get('qubits', '?')}-qubit circuits"
+    size = f"{info.get('pubs', '?')} pubs \u00d7 {info.get('qubits', '?')}-qubit circuits"
     rows = [
         Row(
             "3",
@@ -802,8 +808,8 @@ def digest_rows(data: dict[str, Any], libs: list[str]) -> tuple[list[Row], dict[
             "—",
             spread(ours_t, 1000),
             spread(inc_t, 1000) if inc_t else "not run",
-            "n/a" if speedup is None else f"{speedup:.1f}× faster",
-            "≥ 15× faster",
+            "n/a" if speedup is None else f"{speedup:.1f}\u00d7 faster",
+            "≥ 15\u00d7 faster",
             verdict(None if speedup is None else speedup >= 15),
         ),
         Row(
@@ -812,7 +818,7 @@ def digest_rows(data: dict[str, Any], libs: list[str]) -> tuple[list[Row], dict[
             "—",
             "n/a" if ours_mb is None else f"{ours_mb:.1f}",
             "n/a" if inc_mb is None else f"{inc_mb:.1f}",
-            "n/a" if not ours_mb or not inc_mb else f"{inc_mb / ours_mb:.0f}× less",
+            "n/a" if not ours_mb or not inc_mb else f"{inc_mb / ours_mb:.0f}\u00d7 less",
             "≤ 10 MB",
             verdict(None if ours_mb is None else ours_mb <= 10),
         ),
@@ -843,14 +849,15 @@ def in_flight_rows(
     rows = [
         Row(
             "4",
-            f"{n} jobs in flight from one flow (queue delay {sizes.in_flight_queue_delay:g} s): wall / emulator makespan",
+            f"{n} jobs in flight from one flow (queue delay {sizes.in_flight_queue_delay:g} s): "
+            "wall / emulator makespan",
             walls("native"),
             walls("ours"),
             walls("incumbent") if "incumbent" in libs else "not run",
             "n/a"
             if not ratio.get("incumbent") or not ratio.get("ours")
-            else f"{med(ratio['ours']) / med(ratio['incumbent']):.2f}×",
-            "≤ 1.5×",
+            else f"{med(ratio['ours']) / med(ratio['incumbent']):.2f}\u00d7",
+            "≤ 1.5\u00d7",
             verdict(None if ours_r is None else ours_r <= 1.5),
         ),
         Row(
@@ -861,7 +868,7 @@ def in_flight_rows(
             cell("incumbent", threads, 0) if "incumbent" in libs else "not run",
             "n/a"
             if not threads.get("incumbent") or not ours_t
-            else f"{max(threads['incumbent']) / ours_t:.1f}× fewer",
+            else f"{max(threads['incumbent']) / ours_t:.1f}\u00d7 fewer",
             "≤ 20 threads",
             verdict(None if ours_t is None else ours_t <= 20),
         ),
@@ -912,7 +919,9 @@ def cached_rows(
             walls("native"),
             walls("ours"),
             walls("incumbent") if "incumbent" in libs else "not run",
-            "n/a" if not inc_wall or not ours_wall else f"{med(ours_wall) / med(inc_wall):.2f}×",
+            "n/a"
+            if not inc_wall or not ours_wall
+            else f"{med(ours_wall) / med(inc_wall):.2f}\u00d7",
             "—",
             "—",
         ),
@@ -965,7 +974,11 @@ def persisted_rows(
     inc_ms = med(inc_load["seconds"]) * 1000 if inc_load.get("ok") else None
     ours_cross, ours_ok = cross("ours")
     inc_cross, _ = cross("incumbent") if "incumbent" in libs else ("not run", None)
-    shape = f"{sizes.persisted_pubs} pubs × {sizes.persisted_shots} shots × {sizes.persisted_qubits} qubits"
+    x = "\u00d7"
+    shape = (
+        f"{sizes.persisted_pubs} pubs {x} {sizes.persisted_shots} shots {x} "
+        f"{sizes.persisted_qubits} qubits"
+    )
     rows = [
         Row(
             "6",
@@ -973,7 +986,7 @@ def persisted_rows(
             "—",
             size("ours"),
             size("incumbent") if "incumbent" in libs else "not run",
-            "n/a" if not ours_bytes or not inc_bytes else f"{ours_bytes / inc_bytes:.2f}×",
+            "n/a" if not ours_bytes or not inc_bytes else f"{ours_bytes / inc_bytes:.2f}\u00d7",
             "≤ 1.5 MB",
             verdict(None if ours_bytes is None else ours_bytes <= 1.5e6),
         ),
@@ -983,7 +996,7 @@ def persisted_rows(
             "—",
             load("ours"),
             load("incumbent") if "incumbent" in libs else "not run",
-            "n/a" if ours_ms is None or inc_ms is None else f"{ours_ms / inc_ms:.2f}×",
+            "n/a" if ours_ms is None or inc_ms is None else f"{ours_ms / inc_ms:.2f}\u00d7",
             "≤ 50 ms",
             verdict(None if ours_ms is None else ours_ms <= 50),
         ),
@@ -1044,7 +1057,7 @@ def duplicate_rows(data: dict[str, Any], libs: list[str]) -> list[Row]:
             str(totals.get("ours", "n/a")),
             str(totals.get("incumbent", "not run")),
             "—",
-            "0 (incumbent expected 2–3)",
+            "0 (incumbent expected 2\u20133)",
             verdict(ours_ok if "ours" in data else None),
         )
     )
@@ -1052,7 +1065,10 @@ def duplicate_rows(data: dict[str, Any], libs: list[str]) -> list[Row]:
 
 
 def table(rows: list[Row]) -> str:
-    header = "| # | Figure | Native Qiskit | Ours | Incumbent 0.3.0 | Ours vs incumbent | Target (ours) | Met |"
+    header = (
+        "| # | Figure | Native Qiskit | Ours | Incumbent 0.3.0 | Ours vs incumbent "
+        "| Target (ours) | Met |"
+    )
     lines = [header, "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = [r.number, r.figure, r.native, r.ours, r.incumbent, r.ratio, r.target, r.met]
@@ -1076,7 +1092,7 @@ def machine() -> str:
                 memory = f", {int(line.split()[1]) / 1e6:.1f} GB RAM"
     load = ""
     with contextlib.suppress(OSError, AttributeError):
-        load = ", load average %.1f at the end" % os.getloadavg()[0]
+        load = f", load average {os.getloadavg()[0]:.1f} at the end"
     versions = []
     for name in ("prefect", "qiskit", "qiskit-ibm-runtime", "qiskit-aer"):
         with contextlib.suppress(Exception):
@@ -1152,7 +1168,7 @@ def chart(path: Path, series: dict[str, Any], libs: list[str]) -> str:
             ax.set_yscale("log")
         ax.axhline(0, color="black", linewidth=0.5)
         ax.legend(fontsize=8)
-    fig.suptitle("qcsc-prefect-qiskit benchmarks (median, bars = min–max)", fontsize=11)
+    fig.suptitle("qcsc-prefect-qiskit benchmarks (median, bars = min\u2013max)", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -1268,8 +1284,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Run {stamp}; total {total / 60:.1f} min (venv set-up {setup_seconds:.0f} s).",
         f"Machine: {machine()}.",
         "",
-        "Cells: median [min–max] over repetitions, each in a fresh process, all against one "
-        "emulator (`--noise none`) and one Prefect server. Overhead = library task − plain "
+        "Cells: median [min\u2013max] over repetitions, each in a fresh process, all against one "
+        "emulator (`--noise none`) and one Prefect server. Overhead = library task \u2212 plain "
         "`@task` around the native call on a reused backend, paired within a round.",
         "",
         body,
