@@ -39,7 +39,7 @@ from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
 from prefect.transactions import get_transaction
 
 from . import _native, _reconcile
-from ._blocking import call_blocking, call_blocking_bounded
+from ._blocking import _get_executor, call_blocking, call_blocking_bounded
 from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .cache import (
@@ -48,12 +48,19 @@ from .cache import (
     qiskit_sampler_submit_cache_key,
 )
 from .digests import build_qiskit_estimator_input_digest, build_qiskit_sampler_input_digest
-from .errors import InvalidInputError, QCSCQiskitError, RuntimeApiError, SubmissionUnknownError
+from .errors import (
+    NO_RESPONSE,
+    InvalidInputError,
+    QCSCQiskitError,
+    RuntimeApiError,
+    SubmissionUnknownError,
+)
 from .jobs import JobReference, PrimitiveName
 from .locking import SUBMIT_LOCK_MANAGER
 from .validation import validate_estimator_inputs, validate_sampler_inputs
 
 if TYPE_CHECKING:
+    import concurrent.futures
     import logging
 
 #: Delays (seconds) between tag lookups after an ambiguous submit error: ~2.5 s in all.
@@ -331,6 +338,7 @@ async def _submit(
             cache_key=cache_key,
         )
 
+    pending_call: concurrent.futures.Future[Any] | None = None
     if not await SUBMIT_LOCK_MANAGER.aacquire_lock(
         lock_key, holder, acquire_timeout=LOCK_ACQUIRE_TIMEOUT
     ):
@@ -367,17 +375,17 @@ async def _submit(
                 )
 
         native = _native.build_primitive(primitive, backend, _tagged_options(options, tag))
+        call = _get_executor().submit(
+            _native.submit, native, pubs, shots=shots, precision=precision
+        )
         try:
-            job = await call_blocking_bounded(
-                SUBMIT_CALL_TIMEOUT,
-                "the job submission",
-                _native.submit,
-                native,
-                pubs,
-                shots=shots,
-                precision=precision,
-            )
+            job = await _await_submit_call(call)
         except Exception as exc:
+            if not call.done():
+                # Our wait ran out, but the client call goes on and may still post the job.
+                # Keep the lock until it ends, so that no other submitter of this input (a
+                # rerun, a retry, a concurrent run) posts a second job in the meantime.
+                pending_call = call
             adopted = await _reconcile_after_error(service, tag, exc, logger)
             return reference(adopted, reused=True)
 
@@ -392,7 +400,32 @@ async def _submit(
         winner = await _deduplicate(service, tag, job, logger)
         return reference(winner, reused=str(winner.job_id()) != job_id)
     finally:
-        SUBMIT_LOCK_MANAGER.release_lock(lock_key, holder)
+        if pending_call is None or pending_call.done():
+            SUBMIT_LOCK_MANAGER.release_lock(lock_key, holder)
+        else:
+            logger.warning(
+                "The abandoned submission call for idempotency tag %s is still running; the "
+                "submit lock stays held until it ends.",
+                tag,
+            )
+            pending_call.add_done_callback(
+                lambda _: SUBMIT_LOCK_MANAGER.release_lock(lock_key, holder)
+            )
+
+
+async def _await_submit_call(call: concurrent.futures.Future[Any]) -> Any:
+    """Wait up to `SUBMIT_CALL_TIMEOUT` for the client call; it is not stopped on timeout."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.shield(asyncio.wrap_future(call)), SUBMIT_CALL_TIMEOUT
+        )
+    except asyncio.TimeoutError:
+        raise RuntimeApiError(
+            f"the Qiskit Runtime service did not answer the job submission within "
+            f"{SUBMIT_CALL_TIMEOUT:g} s (the client has no read timeout; the server may be "
+            "stalled).",
+            http_status=NO_RESPONSE,
+        ) from None
 
 
 async def _reconcile_after_error(
