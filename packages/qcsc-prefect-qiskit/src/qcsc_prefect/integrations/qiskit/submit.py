@@ -492,7 +492,10 @@ async def _deduplicate(service: Any, tag: str, job: Any, logger: logging.Logger 
     if found.winner is None:
         return job
     winner = found.winner
-    duplicates = tuple(j for j in (job, *found.others) if str(j.job_id()) != str(winner.job_id()))
+    # `job` (what run() returned) is usually among `found.others` too: one entry per job id.
+    by_id = {str(j.job_id()): j for j in (job, *found.others)}
+    by_id.pop(str(winner.job_id()), None)
+    duplicates = tuple(by_id.values())
     if duplicates:
         await call_blocking(_reconcile.cancel_duplicates, duplicates, str(winner.job_id()), logger)
     return winner
