@@ -91,9 +91,9 @@ def submit_identity_key(primitive: PrimitiveName, input_digest: str) -> str:
 def idempotency_tag(kind: str, key: str) -> str:
     """Return the Runtime job tag that marks one idempotent submission.
 
-    The tag is short (``qcsc-idem-v1-<kind>-`` plus 40 hex characters; only ``[a-z0-9-]``, which every
-    tag store accepts) and carries no secret:
-    ``key`` is hashed, so passing an identity key that contains an instance name is safe.
+    The tag is short (``qcsc-idem-v1-<kind>-`` plus 40 hex characters, only ``[a-z0-9-]``)
+    and carries no secret: ``key`` is hashed, so an identity key that contains an instance
+    name is safe.
 
     Args:
         kind: What is being made idempotent, e.g. ``"sampler-submit"`` (``[a-z0-9-]``, at most
