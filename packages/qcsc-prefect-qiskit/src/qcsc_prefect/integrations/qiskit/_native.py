@@ -268,6 +268,10 @@ def lookup_backend(service: Any, backend_name: str) -> BackendV2:
             # properties are synthetic, which says nothing about the one asked for.
             warnings.filterwarnings("ignore", message="Properties of fake_", category=UserWarning)
             backend: BackendV2 = service.backend(backend_name)
+            # IBMBackend fetches its properties lazily, on the first `target` access. Load them
+            # here, on the client thread and under the error translation, instead of later in
+            # input validation (on the event loop, where a 429 escaped untranslated).
+            _ = backend.target
             return backend
     except BackendNotFoundError:
         pass
