@@ -331,7 +331,9 @@ def build_primitive(
         if options is None:
             return cls(mode=backend)
         return cls(mode=backend, options=options)
-    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+    # pydantic's ValidationError is a ValueError; a mistyped nested section (for example
+    # {"environment": 3}) fails inside qiskit-ibm-runtime's merge with AttributeError.
+    except (TypeError, ValueError, AttributeError) as exc:
         raise InvalidInputError(
             f"the {primitive} options were rejected: {exc}", argument="options"
         ) from exc
