@@ -138,7 +138,9 @@ def test_build_primitive_passes_native_options_through() -> None:
     assert isinstance(_native.build_primitive("estimator", backend, None), EstimatorV2)
 
 
-@pytest.mark.parametrize("options", [{"nonsense": 1}, {"default_shots": "many"}, 5])
+@pytest.mark.parametrize(
+    "options", [{"nonsense": 1}, {"default_shots": "many"}, 5, {"environment": 3}, "x"]
+)
 def test_build_primitive_rejects_bad_options(options: object) -> None:
     with pytest.raises(InvalidInputError) as info:
         _native.build_primitive("sampler", FakeManilaV2(), options)
