@@ -295,9 +295,13 @@ def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[..., Worker]]:
     """Start ``crash_worker.py`` with the shared environment (plus ``extra_env``)."""
     started: list[Worker] = []
 
-    def start(*args: str, extra_env: dict[str, str] | None = None) -> Worker:
+    def start(*args: str, extra_env: dict[str, str | None] | None = None) -> Worker:
         env = dict(worker_env)
-        env.update(extra_env or {})
+        for name, value in (extra_env or {}).items():
+            if value is None:
+                env.pop(name, None)  # None removes the variable
+            else:
+                env[name] = value
         process = subprocess.Popen(
             [sys.executable, str(WORKER), *args],
             env=env,
