@@ -26,7 +26,6 @@ from prefect.client.orchestration import get_client
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 from pydantic import SecretStr
-from qcsc_runtime_emulator import DEFAULT_API_KEY
 
 from qcsc_prefect.integrations.qiskit import (
     QCSCEstimatorV2,
@@ -37,6 +36,7 @@ from qcsc_prefect.integrations.qiskit import (
     run_sampler_task,
     submit_sampler_job_task,
 )
+from qcsc_runtime_emulator import DEFAULT_API_KEY
 
 FEZ = "ibm_fez"
 SECRET = DEFAULT_API_KEY
@@ -91,7 +91,7 @@ def _exception_texts(exc: BaseException) -> list[str]:
     texts = ["".join(traceback.format_exception(exc)), repr(exc)]
     try:
         texts.append(pickle.dumps(exc).decode("latin-1"))
-    except Exception as pickle_error:  # noqa: BLE001 - unpicklable is fine, leaking is not
+    except Exception as pickle_error:
         texts.append(repr(pickle_error))
     return texts
 
@@ -166,7 +166,7 @@ async def test_token_never_leaks_on_any_path(
         ):
             try:
                 await call()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 texts.extend(_exception_texts(exc))
         from qcsc_prefect.integrations.qiskit import _native
 
@@ -174,7 +174,7 @@ async def test_token_never_leaks_on_any_path(
         control.add_fault("POST", r"^/identity/token$", {"status": 500}, times=20)
         try:
             await run_sampler_task([isa_bell], runtime_block_name=block_name, shots=5)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             texts.extend(_exception_texts(exc))
         control.clear_faults()
 
