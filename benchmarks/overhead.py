@@ -13,8 +13,11 @@ and steady), in one Prefect flow run:
 
 The library-only overhead is run_sampler_task minus the async plain task, taken per round
 (the variants run back to back in rotating order) and summarised by the median, which is
-robust against the simulator's jitter on a shared machine. Targets: <= 20 ms for 1 pub and <= 60 ms
-for 20 pubs.
+robust against the simulator's jitter on a shared machine. A second estimate subtracts each
+call's own job time first (the plain task times its native call; run_sampler_task reports the
+submit-to-result time in its metadata), which cancels the jitter; it slightly overstates the
+library's share (SamplerV2 construction counts against run_sampler_task only). Targets:
+<= 20 ms for 1 pub and <= 60 ms for 20 pubs.
 
 Run: ``.venv/bin/python benchmarks/overhead.py [--rounds N] [--json PATH]`` (``make bench``,
 not ``make test``). Without ``PREFECT_API_URL`` Prefect starts a temporary server first
@@ -145,6 +148,7 @@ def summarise(samples: dict[int, dict[str, list[float]]]) -> dict[str, Any]:
             "library_overhead_outside_job_ms": outside,
             "target_ms": TARGETS_MS[count],
             "within_target": overhead <= TARGETS_MS[count],
+            "outside_job_within_target": outside <= TARGETS_MS[count],
         }
     return summary
 
@@ -157,7 +161,7 @@ def table(summary: dict[str, Any]) -> str:
         "run_sampler_task": "run_sampler_task",
     }
     header = f"{'variant':<32}" + "".join(
-        f"{f'{count} pub' + ('s' if count > 1 else '') + ' (ms)':>16}{'ratio':>8}"
+        f"{f'{count} pub' + ('s' if count > 1 else '') + ' (ms)':>16}{'ratio':>10}"
         for count in PUB_COUNTS
     )
     lines = [
@@ -171,18 +175,22 @@ def table(summary: dict[str, Any]) -> str:
         row = f"{labels[variant]:<32}"
         for count in PUB_COUNTS:
             medians = summary["pubs"][str(count)]["median_ms"]
-            row += f"{medians[variant]:>16.1f}{medians[variant] / medians['native']:>8.2f}"
+            row += f"{medians[variant]:>16.1f}{medians[variant] / medians['native']:>10.2f}"
         lines.append(row)
     lines.append("-" * len(header))
     row = f"{'library overhead (run - async)':<32}"
     for count in PUB_COUNTS:
         entry = summary["pubs"][str(count)]
         verdict = f"≤{entry['target_ms']:.0f} " + ("ok" if entry["within_target"] else "OVER")
-        row += f"{entry['library_overhead_ms']:>16.1f}{verdict:>8}"
+        row += f"{entry['library_overhead_ms']:>16.1f}{verdict:>10}"
     lines.append(row)
     row = f"{'  same, job time excluded':<32}"
     for count in PUB_COUNTS:
-        row += f"{summary['pubs'][str(count)]['library_overhead_outside_job_ms']:>16.1f}{'':>8}"
+        entry = summary["pubs"][str(count)]
+        verdict = f"≤{entry['target_ms']:.0f} " + (
+            "ok" if entry["outside_job_within_target"] else "OVER"
+        )
+        row += f"{entry['library_overhead_outside_job_ms']:>16.1f}{verdict:>10}"
     lines.append(row)
     return "\n".join(lines)
 
