@@ -245,7 +245,7 @@ def test_cyclic_context_does_not_loop() -> None:
 EXPECTED_UPSTREAM: dict[str, tuple[str, str]] = {
     "QiskitError": ("terminal", "unclassified: QiskitError"),
     "JobError": ("terminal", "job-failed"),
-    "JobTimeoutError": ("terminal", "job-failed"),  # qiskit's; _translate maps JobError first
+    "JobTimeoutError": ("transient", "still-running"),  # qiskit's own wait timeout
     "IBMError": ("terminal", "unclassified: Runtime API error without HTTP status"),
     "IBMAccountError": ("terminal", "unclassified: Runtime API error without HTTP status"),
     "IBMBackendError": ("terminal", "unclassified: Runtime API error without HTTP status"),
