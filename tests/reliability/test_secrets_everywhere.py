@@ -114,7 +114,7 @@ async def test_token_never_leaks_on_any_path(
     scenario: Any,
 ) -> None:
     control = runtime_emulator.control
-    control.configure(queue_delay=0.3)  # the client's duplicate is cancelled before it runs
+    control.configure(queue_delay=2.0)  # the client's duplicate is cancelled before it runs
     inline = _token_config(runtime_emulator)
     block_name = f"reliability-secret-{uuid.uuid4().hex[:8]}"
     await inline.asave(block_name)

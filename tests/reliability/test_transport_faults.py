@@ -155,7 +155,10 @@ async def test_fault(
     # Jobs wait in the queue briefly, as on a real device; on an idle backend the duplicate
     # the client's own POST retry creates can finish before anyone can cancel it (see
     # test_client_duplicate_on_an_idle_backend).
-    control.configure(queue_delay=0.3)
+    # Where the client's POST retry leaves a duplicate, leave the library time to cancel it
+    # even on a loaded machine.
+    duplicate_expected = "create_then_status" in action and method == "POST"
+    control.configure(queue_delay=2.0 if duplicate_expected else 0.3)
     control.add_fault(method, path, action, times=times)
     shots = 41
     run = _robust_flow([isa_bell], shots)  # the rerun below reuses this flow (same digest)
@@ -243,3 +246,19 @@ async def test_abandoned_submit_call_cannot_create_a_second_job(
     scenario.result(sum(counts.values()) == 43)
     jobs = scenario.jobs()
     assert scenario.row.live_jobs == 1, jobs
+
+
+@pytest.mark.xfail(
+    reason="known limitation: qiskit-ibm-runtime itself re-posts POST /jobs after a 5xx; on an "
+    "idle backend the extra job can finish before the library's de-duplication cancels it",
+    strict=False,
+)
+async def test_client_duplicate_on_an_idle_backend(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    """Not in the summary table: it documents a limitation, it does not prove the promise."""
+    runtime_emulator.control.add_fault("POST", r"^/jobs$", {"create_then_status": 502})
+    output = await _robust_flow([isa_bell], 44)()
+    assert sum(output["result"][0].data.meas.get_counts().values()) == 44
+    live = [j for j in runtime_emulator.control.jobs() if j["status"] != "Cancelled"]
+    assert len(live) == 1, live
