@@ -40,8 +40,10 @@ def test_reduced_noise_on_fez_is_cached(
     sampler = SamplerV2(mode=fez)
     first = sampler.run([bell], shots=2000).result(timeout=120)[0].data.meas.get_counts()
     assert len(first) > 2  # device noise gives 01/10 outcomes
-    start = time.monotonic()
-    sampler.run([bell], shots=2000).result(timeout=60)
-    assert time.monotonic() - start < 2.0  # the restricted model is cached per qubit set
     catalog = runtime_emulator.app.catalog
-    assert len(catalog._reduced) >= 1
+    cached = dict(catalog._reduced)
+    assert len(cached) >= 1
+    sampler.run([bell], shots=2000).result(timeout=60)
+    # Same qubits: the restricted model is reused, not rebuilt (timings belong in benchmarks/).
+    assert catalog._reduced.keys() == cached.keys()
+    assert all(catalog._reduced[key] is model for key, model in cached.items())
