@@ -1,22 +1,29 @@
-"""Run native Qiskit Sampler and Estimator jobs through qcsc-prefect-qiskit's Prefect tasks.
+"""Run native Qiskit Sampler and Estimator jobs through qcsc-prefect-qiskit, in every style.
 
-Offline by default: the `local` channel with the `fake_manila` backend (a 5-qubit fake with
-its own noise model, ~0.2 s per job), so no account and no server are needed.
+Offline by default: without ``--runtime-block`` the demo starts the local Qiskit Runtime emulator
+(``qcsc-runtime-emulator``, state kept in ``.demo-state/`` so reruns see the same jobs) and the
+unmodified ``QiskitRuntimeService`` talks to it over HTTP. With ``--runtime-block NAME`` it loads
+that saved ``QiskitRuntimeConfig`` Block and submits real jobs to IBM Quantum.
 
     python examples/native_qiskit_primitives_demo/flow.py                  # everything, offline
-    python examples/native_qiskit_primitives_demo/flow.py --primitive sampler --shots 1000
-    python examples/native_qiskit_primitives_demo/flow.py --runtime-block ibm-runtime  # real jobs
+    python examples/native_qiskit_primitives_demo/flow.py --primitive sampler --mode robust \\
+        --enable-submit-cache --enable-fetch-retry --enable-result-cache   # twice: Cached, no job
 
-Modes are registered in `MODES`; `--mode all` runs each registered mode in turn.
+Modes (the guide's examples): ``simple`` (run_*_task), ``robust`` (submit/fetch tasks),
+``wrapper`` (QCSCSamplerV2/QCSCEstimatorV2) and ``cached-robust`` (submit cache + fetch retry +
+result cache, spelled out with ``with_options`` as in Example 4).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prefect import flow
@@ -26,9 +33,21 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from qcsc_prefect.integrations.qiskit import (
     FetchOutput,
+    QCSCEstimatorV2,
+    QCSCSamplerV2,
     QiskitRuntimeConfig,
+    build_qiskit_estimator_input_digest,
+    build_qiskit_sampler_input_digest,
+    fetch_qiskit_job_result_task,
+    qiskit_estimator_submit_cache_key,
+    qiskit_result_fetch_cache_key,
+    qiskit_retry_delays,
+    qiskit_sampler_submit_cache_key,
     run_estimator_task,
     run_sampler_task,
+    should_retry_qiskit_fetch_failure,
+    submit_estimator_job_task,
+    submit_sampler_job_task,
 )
 
 if TYPE_CHECKING:
@@ -37,8 +56,14 @@ if TYPE_CHECKING:
     from qiskit.providers import BackendV2
 
 PRIMITIVES = ("sampler", "estimator")
-DEFAULT_LOCAL_BACKEND = "fake_manila"
+EMULATOR_BACKEND = "ibm_fez"
+LOCAL_BACKEND = "fake_manila"
 OBSERVABLE_LABELS = ("ZZ", "XX", "ZI")  # Bell state: <ZZ> = <XX> = 1, <ZI> = 0
+SAMPLER_NAMES = ("bell", "ghz3")
+#: Where the emulator keeps its jobs between demo runs (git-ignored); QCSC_DEMO_STATE overrides.
+DEMO_STATE = Path(
+    os.environ.get("QCSC_DEMO_STATE") or Path(__file__).resolve().parents[2] / ".demo-state"
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,15 @@ class Settings:
     precision: float
     runtime_config: QiskitRuntimeConfig | None
     runtime_block: str | None
+    submit_cache: bool
+    fetch_retry: bool
+    result_cache: bool
+    cache_scope: str
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """The ``runtime_config=``/``runtime_block_name=`` pair every task takes."""
+        return {"runtime_config": self.runtime_config, "runtime_block_name": self.runtime_block}
 
 
 @dataclass(frozen=True)
@@ -56,8 +90,17 @@ class Pubs:
     """The demo's ISA pubs for one backend."""
 
     sampler: list[QuantumCircuit]
-    sampler_names: list[str]
     estimator: list[tuple[QuantumCircuit, list[SparsePauliOp]]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One mode's result, plus how Prefect ran its submit and fetch steps."""
+
+    output: FetchOutput
+    submit_state: str
+    fetch_state: str
+    seconds: float
 
 
 # ----------------------------------------------------------------------------- circuits
@@ -72,90 +115,200 @@ def build_pubs(backend: BackendV2) -> Pubs:
     ghz.h(0)
     ghz.cx(0, 1)
     ghz.cx(1, 2)
-    pass_manager = generate_preset_pass_manager(backend=backend, optimization_level=1)
+    pass_manager = generate_preset_pass_manager(
+        backend=backend, optimization_level=1, seed_transpiler=1234
+    )
     measured = [circuit.measure_all(inplace=False) for circuit in (bell, ghz)]
     isa_bell = pass_manager.run(bell)
     observables = [
         SparsePauliOp(label).apply_layout(isa_bell.layout) for label in OBSERVABLE_LABELS
     ]
-    return Pubs(
-        sampler=pass_manager.run(measured),
-        sampler_names=[bell.name, ghz.name],
-        estimator=[(isa_bell, observables)],
-    )
+    return Pubs(sampler=pass_manager.run(measured), estimator=[(isa_bell, observables)])
+
+
+def _pubs_and_value(primitive: str, pubs: Pubs, settings: Settings) -> tuple[Any, dict[str, Any]]:
+    if primitive == "sampler":
+        return pubs.sampler, {"shots": settings.shots}
+    return pubs.estimator, {"precision": settings.precision}
 
 
 # ----------------------------------------------------------------------------- modes
 
 
-async def run_simple(primitive: str, pubs: Pubs, settings: Settings) -> FetchOutput:
-    """Simple mode: one task submits, waits and records artifacts."""
-    common = {
-        "runtime_config": settings.runtime_config,
-        "runtime_block_name": settings.runtime_block,
-        "artifact_key": f"native-qiskit-{primitive}-simple",
-    }
-    if primitive == "sampler":
-        return await run_sampler_task(pubs.sampler, shots=settings.shots, **common)
-    return await run_estimator_task(pubs.estimator, precision=settings.precision, **common)
+async def run_simple(primitive: str, pubs: Pubs, settings: Settings) -> Outcome:
+    """Example 2: one task submits, waits and records artifacts."""
+    task = run_sampler_task if primitive == "sampler" else run_estimator_task
+    circuits, value = _pubs_and_value(primitive, pubs, settings)
+    started = time.monotonic()
+    state = await task(
+        circuits,
+        **settings.runtime,
+        **value,
+        artifact_key=f"native-qiskit-{primitive}-simple",
+        return_state=True,
+    )
+    return Outcome(await state.result(), "-", state.name, time.monotonic() - started)
 
 
-#: Mode name -> runner. Add a mode here and it becomes a `--mode` choice (and part of `all`).
-MODES: dict[str, Callable[[str, Pubs, Settings], Awaitable[FetchOutput]]] = {
+def _fetch_options(settings: Settings, *, force: bool = False) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if settings.result_cache or force:
+        options.update(
+            cache_key_fn=qiskit_result_fetch_cache_key,
+            persist_result=True,
+            result_serializer="compressed/pickle",
+        )
+    if settings.fetch_retry or force:
+        options.update(
+            retries=len(qiskit_retry_delays()),
+            retry_delay_seconds=qiskit_retry_delays(),
+            retry_condition_fn=should_retry_qiskit_fetch_failure,
+        )
+    return options
+
+
+async def _submit_and_fetch(
+    primitive: str, pubs: Pubs, settings: Settings, *, mode: str, cache_everything: bool
+) -> Outcome:
+    circuits, value = _pubs_and_value(primitive, pubs, settings)
+    sampler = primitive == "sampler"
+    submit: Any = submit_sampler_job_task if sampler else submit_estimator_job_task
+    digest: dict[str, Any] = {}
+    if settings.submit_cache or cache_everything:
+        backend_name = await _backend_name(settings)
+        build = (
+            build_qiskit_sampler_input_digest if sampler else build_qiskit_estimator_input_digest
+        )
+        digest["input_digest"] = build(
+            circuits, backend_name=backend_name, cache_scope=settings.cache_scope, **value
+        )
+        submit = submit.with_options(
+            cache_key_fn=(
+                qiskit_sampler_submit_cache_key if sampler else qiskit_estimator_submit_cache_key
+            ),
+            persist_result=True,
+        )
+    started = time.monotonic()
+    submitted = await submit(circuits, **settings.runtime, **value, **digest, return_state=True)
+    reference = await submitted.result()
+    options = _fetch_options(settings, force=cache_everything)
+    fetch: Any = (
+        fetch_qiskit_job_result_task.with_options(**options)
+        if options
+        else (fetch_qiskit_job_result_task)
+    )
+    fetched = await fetch(
+        **settings.runtime,
+        job_reference=reference,
+        pubs=circuits,
+        artifact_key=f"native-qiskit-{primitive}-{mode}",
+        return_state=True,
+    )
+    return Outcome(await fetched.result(), submitted.name, fetched.name, time.monotonic() - started)
+
+
+async def run_robust(primitive: str, pubs: Pubs, settings: Settings) -> Outcome:
+    """Example 3 (plus the cache/retry flags): submit returns a job reference, fetch waits."""
+    return await _submit_and_fetch(primitive, pubs, settings, mode="robust", cache_everything=False)
+
+
+async def run_cached_robust(primitive: str, pubs: Pubs, settings: Settings) -> Outcome:
+    """Example 4: submit cache by input digest, fetch retry and result cache, always on."""
+    return await _submit_and_fetch(
+        primitive, pubs, settings, mode="cached-robust", cache_everything=True
+    )
+
+
+async def run_wrapper(primitive: str, pubs: Pubs, settings: Settings) -> Outcome:
+    """The wrapper classes: a Sampler/Estimator-shaped object routing to the same tasks."""
+    circuits, value = _pubs_and_value(primitive, pubs, settings)
+    cls: Any = QCSCSamplerV2 if primitive == "sampler" else QCSCEstimatorV2
+    wrapper = cls(**settings.runtime)
+    started = time.monotonic()
+    job = await wrapper.run(
+        circuits,
+        **value,
+        cache_submit=settings.submit_cache,
+        cache_result=settings.result_cache,
+        retry_fetch=settings.fetch_retry,
+        cache_scope=settings.cache_scope,
+        artifact_key=f"native-qiskit-{primitive}-wrapper",
+    )
+    output = await job.output()
+    return Outcome(output, "-", "-", time.monotonic() - started)
+
+
+#: Mode name -> runner. `--mode all` runs them in this order.
+MODES: dict[str, Callable[[str, Pubs, Settings], Awaitable[Outcome]]] = {
     "simple": run_simple,
+    "robust": run_robust,
+    "wrapper": run_wrapper,
+    "cached-robust": run_cached_robust,
 }
+
+
+async def _backend_name(settings: Settings) -> str:
+    if settings.runtime_config is not None:
+        return settings.runtime_config.backend_name
+    config = await QiskitRuntimeConfig.aload(settings.runtime_block)
+    return config.backend_name
 
 
 # ----------------------------------------------------------------------------- flow
 
 
-@flow(name="native-qiskit-primitives-demo", log_prints=False)
+@flow(name="native-qiskit-primitives-demo")
 async def native_qiskit_primitives_demo(
     primitives: list[str],
     modes: list[str],
-    shots: int = 100,
-    precision: float = 0.05,
-    runtime_block: str | None = None,
-    backend_name: str = DEFAULT_LOCAL_BACKEND,
-) -> dict[str, FetchOutput]:
-    """Run each primitive in each mode; return the outputs keyed by ``"<mode>/<primitive>"``.
-
-    Without ``runtime_block`` it runs offline on the local channel's ``backend_name``.
-    """
-    if runtime_block is not None:
-        config = await QiskitRuntimeConfig.aload(runtime_block)
-        settings = Settings(shots, precision, runtime_config=None, runtime_block=runtime_block)
+    settings: Settings,
+) -> dict[str, Outcome]:
+    """Run each primitive in each mode; return the outcomes keyed by ``"<mode>/<primitive>"``."""
+    if settings.runtime_config is not None:
+        config = settings.runtime_config
     else:
-        config = QiskitRuntimeConfig(backend_name=backend_name, channel="local")
-        settings = Settings(shots, precision, runtime_config=config, runtime_block=None)
-    backend = await asyncio.to_thread(config.get_backend)  # for transpilation only
+        config = await QiskitRuntimeConfig.aload(settings.runtime_block)
+    backend = await asyncio.to_thread(config.get_backend)  # for transpilation
     pubs = await asyncio.to_thread(build_pubs, backend)
-    outputs: dict[str, FetchOutput] = {}
+    outcomes: dict[str, Outcome] = {}
     for mode in modes:
         for primitive in primitives:
-            outputs[f"{mode}/{primitive}"] = await MODES[mode](primitive, pubs, settings)
-    return outputs
+            outcomes[f"{mode}/{primitive}"] = await MODES[mode](primitive, pubs, settings)
+    return outcomes
 
 
 # ----------------------------------------------------------------------------- printing
 
 
-def describe(label: str, output: FetchOutput, sampler_names: list[str]) -> str:
+def headline(output: FetchOutput) -> str:
+    """The most telling numbers of a result: top counts, or expectation values."""
+    if output["primitive"] == "sampler":
+        parts = []
+        for name, pub_result in zip(SAMPLER_NAMES, output["result"], strict=True):
+            counts = pub_result.data.meas.get_counts()
+            top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:2]
+            parts.append(f"{name} " + " ".join(f"{k}:{v}" for k, v in top))
+        return "; ".join(parts)
+    data = output["result"][0].data
+    return "  ".join(
+        f"<{label}>={ev:+.2f}±{std:.2f}"
+        for label, ev, std in zip(
+            OBSERVABLE_LABELS, np.ravel(data.evs), np.ravel(data.stds), strict=True
+        )
+    )
+
+
+def describe(label: str, output: FetchOutput) -> str:
     """Readable text for one output: counts per pub, or expectation values per observable."""
     metadata = output["metadata"]
-    timings = metadata.get("timings")
-    wall = timings.get("wall_seconds") if isinstance(timings, dict) else None
     setting = (
         f"{metadata.get('shots')} shots"
         if output["primitive"] == "sampler"
         else f"precision {metadata.get('precision')}"
     )
-    lines = [
-        f"== {label}: job {output['job_id']} on {output['backend_name']}, {setting}, "
-        f"{output['status']}" + (f" in {wall:.2f} s" if isinstance(wall, float) else "")
-    ]
+    lines = [f"== {label}: job {output['job_id']} on {output['backend_name']}, {setting}"]
     if output["primitive"] == "sampler":
-        for name, pub_result in zip(sampler_names, output["result"], strict=True):
+        for name, pub_result in zip(SAMPLER_NAMES, output["result"], strict=True):
             counts = pub_result.data.meas.get_counts()
             ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
             shown = "  ".join(f"{outcome}: {count}" for outcome, count in ordered[:6])
@@ -170,18 +323,57 @@ def describe(label: str, output: FetchOutput, sampler_names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def summary_table(outcomes: dict[str, Outcome], known_jobs: set[str] | None) -> str:
+    """A small table per mode: job id, backend, status, cached or not, time, headline.
+
+    ``known_jobs``: job ids that existed before this run (``None`` when unknown, on IBM).
+    """
+    header = (
+        "mode/primitive", "job id", "new job", "backend", "status", "submit", "fetch", "time",
+        "result",
+    )  # fmt: skip
+    rows = [
+        (
+            label,
+            o.output["job_id"],
+            "?" if known_jobs is None else ("no" if o.output["job_id"] in known_jobs else "yes"),
+            o.output["backend_name"],
+            o.output["status"],
+            o.submit_state,
+            o.fetch_state,
+            f"{o.seconds:.2f} s",
+            headline(o.output),
+        )
+        for label, o in outcomes.items()
+    ]
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in (header, tuple("-" * w for w in widths), *rows)
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
 # ----------------------------------------------------------------------------- command line
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    """An argparse type: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    """An argparse type: a positive, finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
     if not (value > 0 and np.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
@@ -189,52 +381,122 @@ def positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Run native Qiskit primitives through qcsc-prefect-qiskit Prefect tasks."
+        description="Run native Qiskit primitives through qcsc-prefect-qiskit's Prefect tasks, "
+        "in each style of the guide. Without --runtime-block everything runs offline on the "
+        "local Qiskit Runtime emulator.",
+        epilog="Run robust sampler mode twice with --enable-submit-cache to see the second "
+        "submit Cached and no new job.",
     )
     what = parser.add_argument_group("what to run")
-    what.add_argument("--primitive", choices=(*PRIMITIVES, "all"), default="all")
+    what.add_argument(
+        "--primitive", choices=(*PRIMITIVES, "all"), default="all", help="default: all"
+    )
     what.add_argument(
         "--mode",
         choices=(*MODES, "all"),
         default="all",
-        help="execution mode; 'all' runs every mode in turn (default: all)",
+        help="simple: run_*_task (Example 2); robust: submit/fetch tasks (Example 3); wrapper: "
+        "QCSCSamplerV2/QCSCEstimatorV2; cached-robust: submit cache + fetch retry + result cache "
+        "(Example 4); all: each in turn (default)",
     )
-    what.add_argument("--shots", type=positive_int, default=100, help="sampler shots")
+    what.add_argument("--shots", type=positive_int, default=100, help="sampler shots (100)")
     what.add_argument(
-        "--precision", type=positive_float, default=0.05, help="estimator target precision"
+        "--precision", type=positive_float, default=0.05, help="estimator precision (0.05)"
+    )
+    cache = parser.add_argument_group("caching and retries (robust and wrapper modes)")
+    cache.add_argument(
+        "--enable-submit-cache",
+        action="store_true",
+        help="cache the job reference by input digest: an identical rerun reuses the job",
+    )
+    cache.add_argument(
+        "--enable-fetch-retry",
+        action="store_true",
+        help="retry the fetch on transient failures (never the submit)",
+    )
+    cache.add_argument(
+        "--enable-result-cache",
+        action="store_true",
+        help="persist fetched results by job id: a rerun restores them without the service",
+    )
+    cache.add_argument(
+        "--cache-scope",
+        choices=("flow", "global"),
+        default="flow",
+        help="flow: reruns of this flow share submit cache entries (default); global: any flow "
+        "with the same inputs does",
     )
     where = parser.add_argument_group("where to run")
-    where.add_argument(
+    target = where.add_mutually_exclusive_group()
+    target.add_argument(
         "--runtime-block",
         metavar="NAME",
-        help="saved QiskitRuntimeConfig Block to use (real Qiskit Runtime jobs); "
-        "default: offline local channel",
+        help="saved QiskitRuntimeConfig Block: submits REAL Qiskit Runtime jobs; default: the "
+        "local emulator",
     )
-    where.add_argument(
-        "--backend",
-        default=DEFAULT_LOCAL_BACKEND,
-        help=f"fake backend for the offline local channel (default: {DEFAULT_LOCAL_BACKEND})",
+    target.add_argument(
+        "--local",
+        action="store_true",
+        help=f"use Qiskit's local channel ({LOCAL_BACKEND}) instead of the emulator; only "
+        "simple mode and same-process submit/fetch apply",
     )
     return parser
+
+
+def _start_emulator() -> Any:
+    from qcsc_runtime_emulator import RuntimeEmulator
+
+    emulator = RuntimeEmulator(state_dir=DEMO_STATE / "emulator").start()
+    os.environ.update(emulator.env())
+    print(
+        f"No --runtime-block: using the local Qiskit Runtime emulator at {emulator.url} "
+        f"(state in {DEMO_STATE}). No IBM Quantum account is used.",
+        flush=True,
+    )
+    return emulator
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     primitives = list(PRIMITIVES) if args.primitive == "all" else [args.primitive]
     modes = list(MODES) if args.mode == "all" else [args.mode]
-    outputs = asyncio.run(
-        native_qiskit_primitives_demo(
-            primitives=primitives,
-            modes=modes,
-            shots=args.shots,
-            precision=args.precision,
-            runtime_block=args.runtime_block,
-            backend_name=args.backend,
-        )
+    emulator = None
+    if args.runtime_block is not None:
+        config = None
+        print(f"Using saved Block {args.runtime_block!r}: these are real Qiskit Runtime jobs.")
+    elif args.local:
+        config = QiskitRuntimeConfig(backend_name=LOCAL_BACKEND, channel="local")
+    else:
+        emulator = _start_emulator()
+        config = QiskitRuntimeConfig(backend_name=EMULATOR_BACKEND)
+    settings = Settings(
+        shots=args.shots,
+        precision=args.precision,
+        runtime_config=config,
+        runtime_block=args.runtime_block,
+        submit_cache=args.enable_submit_cache,
+        fetch_retry=args.enable_fetch_retry,
+        result_cache=args.enable_result_cache,
+        cache_scope=args.cache_scope,
     )
-    print()
-    for label, output in outputs.items():
-        print(describe(label, output, sampler_names=["bell", "ghz3"]))
+    known_jobs = {job["id"] for job in emulator.control.jobs()} if emulator is not None else None
+    try:
+        outcomes = asyncio.run(native_qiskit_primitives_demo(primitives, modes, settings))
+        print()
+        for label, outcome in outcomes.items():
+            print(describe(label, outcome.output))
+        print()
+        print(summary_table(outcomes, known_jobs))
+        print(
+            "\nsubmit/fetch: how Prefect ran the step (Cached = restored without calling the "
+            "service); '-': not a separate task in this mode."
+        )
+        if emulator is not None and known_jobs is not None:
+            total = emulator.control.job_count()
+            print(f"The emulator holds {total} job(s); this run created {total - len(known_jobs)}.")
+    finally:
+        if emulator is not None:
+            emulator.stop()
     return 0
 
 

@@ -15,21 +15,28 @@ from prefect.settings import PREFECT_API_URL
 DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "native_qiskit_primitives_demo"
 
 
-def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+def run_script(*args: str, state: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    if state is not None:
+        env["QCSC_DEMO_STATE"] = str(state)
     return subprocess.run(
         [sys.executable, *args], env=env, capture_output=True, text=True, timeout=300
     )
 
 
-def test_demo_prints_counts_and_expectation_values() -> None:
+def test_demo_prints_counts_and_expectation_values(tmp_path: Path) -> None:
     shots = 64
     done = run_script(
-        str(DEMO_DIR / "flow.py"), "--primitive", "all", "--mode", "all", "--shots", str(shots)
-    )
+        str(DEMO_DIR / "flow.py"),
+        "--primitive", "all", "--mode", "all", "--shots", str(shots),
+        state=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
-    assert "== simple/sampler" in out and "== simple/estimator" in out
+    assert "local Qiskit Runtime emulator" in out
+    for mode in ("simple", "robust", "wrapper", "cached-robust"):
+        assert f"== {mode}/sampler" in out and f"== {mode}/estimator" in out
+    assert "this run created 8." in out
     for name in ("bell", "ghz3"):
         line = next(line for line in out.splitlines() if line.strip().startswith(name))
         counts = [int(n) for n in re.findall(r"[01]+: (\d+)", line)]
@@ -43,7 +50,41 @@ def test_demo_prints_counts_and_expectation_values() -> None:
     assert values["ZZ"] > 0.5 and values["XX"] > 0.5 and abs(values["ZI"]) < 0.3
 
 
-@pytest.mark.parametrize("args", [["--shots", "0"], ["--mode", "nope"]])
+def test_demo_robust_rerun_is_cached_and_creates_no_job(tmp_path: Path) -> None:
+    args = [
+        str(DEMO_DIR / "flow.py"), "--primitive", "sampler", "--mode", "robust", "--shots", "55",
+        "--enable-submit-cache", "--enable-fetch-retry", "--enable-result-cache",
+        "--cache-scope", "flow",
+    ]  # fmt: skip
+    first = run_script(*args, state=tmp_path)
+    second = run_script(*args, state=tmp_path)
+    assert first.returncode == second.returncode == 0, second.stderr[-3000:]
+    assert "this run created 1." in first.stdout
+    assert "this run created 0." in second.stdout
+    row = next(line for line in second.stdout.splitlines() if line.startswith("robust/sampler"))
+    assert row.split()[2:3] == ["no"] and "Cached" in row
+
+
+def test_demo_local_channel(tmp_path: Path) -> None:
+    done = run_script(
+        str(DEMO_DIR / "flow.py"), "--local", "--mode", "simple", "--shots", "32", state=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "fake_manila" in done.stdout and "emulator" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--shots", "0"],
+        ["--shots", "many"],
+        ["--precision", "nan"],
+        ["--mode", "nope"],
+        ["--cache-scope", "flows"],
+        ["--primitive", "executor"],
+        ["--local", "--runtime-block", "x"],
+    ],
+)
 def test_demo_rejects_bad_arguments(args: list[str]) -> None:
     done = run_script(str(DEMO_DIR / "flow.py"), *args)
     assert done.returncode == 2
