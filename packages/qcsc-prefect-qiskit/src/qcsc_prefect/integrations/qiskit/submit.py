@@ -96,6 +96,17 @@ _RUN_IDENTITIES: dict[UUID, str] = {}
 _OCCURRENCES: dict[tuple[UUID, int], Counter[str]] = {}
 
 
+#: How many task runs and flow-run attempts a long-lived worker remembers (oldest forgotten).
+_MEMORY: Final = 10_000
+
+
+def _forget_oldest(table: dict[Any, Any]) -> None:
+    # Dicts keep insertion order: the first keys are the oldest. A forgotten entry only matters
+    # for a retry of a run older than the last _MEMORY submissions of this process.
+    while len(table) > _MEMORY:
+        del table[next(iter(table))]
+
+
 def _inputs_digest(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:
     """A digest of what this call submits (scope "global": the flow run id is added outside)."""
     config = parameters.get("runtime_config")
@@ -151,6 +162,8 @@ def _run_identity(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> tu
         counter[inputs] += 1
         identity = f"{primitive}:flow-run:{task_run.flow_run_id}:{inputs}:{occurrence}"
     _RUN_IDENTITIES[task_run.id] = identity
+    _forget_oldest(_RUN_IDENTITIES)
+    _forget_oldest(_OCCURRENCES)
     return identity, maybe_earlier
 
 
