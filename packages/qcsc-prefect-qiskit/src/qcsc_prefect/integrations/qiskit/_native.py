@@ -19,7 +19,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
@@ -36,7 +36,7 @@ from qiskit_ibm_runtime import (
 )
 from qiskit_ibm_runtime.fake_provider.local_runtime_job import LocalRuntimeJob
 
-from ._translate import translating_errors
+from ._translate import exception_chain, translating_errors
 from .errors import (
     BackendNotFoundError,
     InvalidInputError,
@@ -202,7 +202,7 @@ def call_keeping_secret_out(secret: str | None, call: Callable[[], _V]) -> _V:
     try:
         return call()
     except Exception as exc:
-        if not secret or not any(secret in str(link) for link in _chain(exc)):
+        if not secret or not any(secret in str(link) for link in exception_chain(exc)):
             raise
         leaked = exc
     assert secret is not None
@@ -213,15 +213,6 @@ def call_keeping_secret_out(secret: str | None, call: Callable[[], _V]) -> _V:
         f"could not build a QiskitRuntimeService ({kind}): {redacted} "
         "[the original error is withheld because its text contained the token]"
     )
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def cached_service(config: QiskitRuntimeConfig) -> Any:

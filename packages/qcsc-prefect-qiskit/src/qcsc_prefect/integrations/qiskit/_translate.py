@@ -46,7 +46,7 @@ from .errors import (
 _REASON_CODE: Final = re.compile(r"[Ee]rror code:? *(\d{3,5})")
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """Yield ``exc`` and every exception reachable through ``__cause__``/``__context__``."""
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -67,7 +67,7 @@ def http_status(exc: BaseException) -> int | None:
         arrived), an ``ApiException.code`` from IBM Cloud's SDK, 401 for ``IBMNotAuthorizedError``,
         or ``None`` when the chain carries no status.
     """
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         if isinstance(link, RuntimeApiError):
             return link.http_status
         if isinstance(link, RequestsApiError):
@@ -83,7 +83,7 @@ def http_status(exc: BaseException) -> int | None:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         response = getattr(link, "response", None)
         headers = getattr(response, "headers", None)
         if headers is not None:
@@ -158,7 +158,7 @@ def _account_error(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
 
 def _network_failure(exc: BaseException) -> bool:
     """Whether the chain holds a transport failure (connection refused, reset, dropped)."""
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(link).__mro__}
         if names & {
             "requests.exceptions.ConnectionError",

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 from prefect.logging import get_run_logger
 from prefect.states import get_state_exception
 
-from ._translate import translate
+from ._translate import exception_chain, translate
 from .errors import (
     NO_RESPONSE,
     BackendNotFoundError,
@@ -204,17 +204,6 @@ def _classify_link(exc: BaseException) -> FailureDecision | None:
     return _classify_network(exc)
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    links: list[BaseException] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        links.append(current)
-        current = current.__cause__ or current.__context__
-    return links
-
-
 def classify(exc: BaseException) -> FailureDecision:
     """Classify a failure as transient, terminal or ambiguous (pure; never raises).
 
@@ -233,7 +222,7 @@ def classify(exc: BaseException) -> FailureDecision:
             ...
         ```
     """
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         decision = _classify_link(link)
         if decision is not None:
             if link is exc:
