@@ -10,20 +10,17 @@ remains is classified by `retry.classify`, so that
 
 from __future__ import annotations
 
-import asyncio
-import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from prefect import task
-from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.context import TaskRunContext
 from prefect.logging import get_run_logger
 from prefect.results import aget_default_result_storage
 
-from . import _native, _reconcile  # serializers: registers qiskit-runtime-json
+from . import _native, _reconcile
 from ._blocking import call_blocking, call_blocking_bounded
 from ._translate import translate, translating_errors
 from .artifacts import acreate_result_artifacts
@@ -33,38 +30,23 @@ from .errors import (
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
-    JobTimeoutError,
-    QCSCQiskitError,
     RuntimeApiError,
 )
-from .jobs import TERMINAL_STATUSES, FetchOutput, JobReference, JobStatus
-from .retry import classify
-from .submit import local_job
+from .jobs import FetchOutput, JobReference, JobStatus
+from .submit import submitted_job
 from .validation import validate_artifact_key
+from .waiting import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_REQUEST_TIMEOUT,
+    Progress,
+    call_absorbing,
+    check_wait_arguments,
+    wait_for_final_status,
+)
 
 if TYPE_CHECKING:
     import logging
-    from uuid import UUID
-
-#: First pause between status polls (seconds); it grows by `POLL_GROWTH` up to the maximum.
-DEFAULT_POLL_INTERVAL: Final = 0.2
-POLL_GROWTH: Final = 1.5
-DEFAULT_MAX_POLL_INTERVAL: Final = 30.0
-
-#: Bound on one status or result call (the client itself has no read timeout).
-DEFAULT_REQUEST_TIMEOUT: Final = 120.0
-
-#: Consecutive transient polling errors absorbed before the task fails (and may be retried).
-MAX_CONSECUTIVE_POLL_ERRORS: Final = 6
-
-_PROGRESS: Final[dict[str, float]] = {
-    "INITIALIZING": 5.0,
-    "QUEUED": 10.0,
-    "RUNNING": 50.0,
-    "DONE": 100.0,
-    "ERROR": 100.0,
-    "CANCELLED": 100.0,
-}
 
 
 def _coerce_reference(job_reference: object) -> JobReference | str:
@@ -84,145 +66,6 @@ def _coerce_reference(job_reference: object) -> JobReference | str:
         f"string); got {type(job_reference).__name__}.",
         argument="job_reference",
     )
-
-
-def _check_wait_arguments(
-    timeout: float | None, poll_interval: float, max_poll_interval: float, request_timeout: float
-) -> None:
-    for name, value, optional in (
-        ("timeout", timeout, True),
-        ("poll_interval", poll_interval, False),
-        ("max_poll_interval", max_poll_interval, False),
-        ("request_timeout", request_timeout, False),
-    ):
-        if value is None and optional:
-            continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise InvalidInputError(
-                f"`{name}` must be a positive number of seconds; got {value!r}.", argument=name
-            )
-
-
-class _Progress:
-    """A Prefect progress artifact kept while the job is queued or running (best effort)."""
-
-    def __init__(self, key: str | None, job_id: str, logger: logging.Logger | Any) -> None:
-        self._key = key
-        self._job_id = job_id
-        self._logger = logger
-        self._artifact_id: UUID | None = None
-
-    async def update(self, status: str) -> None:
-        progress = _PROGRESS.get(status, 0.0)
-        try:
-            if self._artifact_id is None:
-                self._artifact_id = await acreate_progress_artifact(
-                    progress,
-                    key=self._key,
-                    description=f"Qiskit Runtime job {self._job_id}: {status}",
-                )
-            else:
-                await aupdate_progress_artifact(
-                    self._artifact_id,
-                    progress,
-                    description=f"Qiskit Runtime job {self._job_id}: {status}",
-                )
-        except Exception as exc:
-            self._logger.warning("Could not update the progress artifact: %s", exc)
-
-
-async def _call_absorbing(
-    what: str,
-    request_timeout: float,
-    logger: logging.Logger | Any,
-    fn: Any,
-    *args: Any,
-) -> Any:
-    """Make one idempotent client call, absorbing transient failures.
-
-    Up to `MAX_CONSECUTIVE_POLL_ERRORS` failures classified transient (429, honouring
-    ``Retry-After``; 5xx; no response) are retried in place with growing pauses.
-    """
-    pause = DEFAULT_POLL_INTERVAL
-    for attempt in range(1, MAX_CONSECUTIVE_POLL_ERRORS + 2):
-        try:
-            return await call_blocking_bounded(request_timeout, what, fn, *args)
-        except QCSCQiskitError as exc:
-            decision = classify(exc)
-            if decision.kind != "transient" or attempt > MAX_CONSECUTIVE_POLL_ERRORS:
-                raise
-            wait = max(pause, decision.retry_after or 0.0)
-            logger.warning(
-                "%s failed (%s: %s); trying again in %.1f s.",
-                what[0].upper() + what[1:],
-                decision.reason,
-                exc,
-                wait,
-            )
-            await asyncio.sleep(wait)
-            pause = min(pause * 2, DEFAULT_MAX_POLL_INTERVAL)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def _wait_for_final_status(
-    job: Any,
-    job_id: str,
-    *,
-    timeout: float | None,
-    cancel_on_timeout: bool,
-    poll_interval: float,
-    max_poll_interval: float,
-    request_timeout: float,
-    progress: _Progress,
-    logger: logging.Logger | Any,
-) -> JobStatus:
-    started = time.monotonic()
-    deadline = None if timeout is None else started + timeout
-    interval = poll_interval
-    last: JobStatus | None = None
-    while True:
-        status: JobStatus = await _call_absorbing(
-            f"the status request for job {job_id}",
-            request_timeout,
-            logger,
-            _native.native_job_status,
-            job,
-        )
-        if status != last:
-            logger.info(
-                "Qiskit Runtime job %s is %s (after %.1f s).",
-                job_id,
-                status,
-                time.monotonic() - started,
-            )
-            await progress.update(status)
-            last = status
-        if status in TERMINAL_STATUSES:
-            return status
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            if cancel_on_timeout:
-                try:
-                    await call_blocking_bounded(request_timeout, "a job cancel request", job.cancel)
-                    logger.warning("Cancelled job %s after waiting %.0f s.", job_id, timeout)
-                except Exception as exc:
-                    logger.warning("Could not cancel job %s after the timeout: %s", job_id, exc)
-            raise JobTimeoutError(
-                f"job {job_id} was still {status} after the fetch timeout of {timeout:g} s"
-                + (" and was cancelled" if cancel_on_timeout else "")
-                + ". Fetch again with the same job reference to keep waiting (nothing is "
-                "resubmitted), or raise `timeout=`.",
-                last_status=status,
-                job_id=job_id,
-            )
-        pause = interval if deadline is None else min(interval, max(deadline - now, 0.0))
-        await asyncio.sleep(pause)
-        interval = min(interval * POLL_GROWTH, max_poll_interval)
 
 
 async def _invalidate_submit_cache(reference: JobReference, logger: logging.Logger | Any) -> None:
@@ -269,7 +112,7 @@ async def _fetch(
 ) -> FetchOutput:
     logger = get_run_logger()
     reference = _coerce_reference(job_reference)
-    _check_wait_arguments(timeout, poll_interval, max_poll_interval, request_timeout)
+    check_wait_arguments(timeout, poll_interval, max_poll_interval, request_timeout)
     if artifact_key is not None:
         validate_artifact_key(artifact_key)
     config = await aresolve_runtime_config(runtime_config, runtime_block_name)
@@ -283,8 +126,8 @@ async def _fetch(
             await _invalidate_submit_cache(reference, logger)
         raise
 
-    progress = _Progress(f"{artifact_key}-progress" if artifact_key else None, job_id, logger)
-    status = await _wait_for_final_status(
+    progress = Progress(f"{artifact_key}-progress" if artifact_key else None, job_id, logger)
+    status = await wait_for_final_status(
         job,
         job_id,
         timeout=timeout,
@@ -296,7 +139,7 @@ async def _fetch(
         logger=logger,
     )
     try:
-        result = await _call_absorbing(
+        result = await call_absorbing(
             f"the result download of job {job_id}",
             request_timeout,
             logger,
@@ -365,12 +208,15 @@ async def attach_job(
 ) -> Any:
     """Return the native job ``job_id`` (a ``RuntimeJobV2``, or an in-process local job).
 
+    A handle this process already holds (it submitted or adopted the job) is reused; otherwise
+    the service is asked for the job by id.
+
     Raises:
         JobNotFoundError: The service does not know the job, or a local job belongs to
             another process.
     """
+    job = submitted_job(job_id)
     if config.channel == "local":
-        job = local_job(job_id)
         if job is None:
             raise JobNotFoundError(
                 f"local-mode job {job_id} is not known to this process. Local mode keeps jobs in "
@@ -379,8 +225,10 @@ async def attach_job(
                 job_id=job_id,
             )
         return job
+    if job is not None:
+        return job
     service = await call_blocking(config.get_service)
-    return await _call_absorbing(
+    return await call_absorbing(
         f"the lookup of job {job_id}", request_timeout, logger, _retrieve, service, job_id
     )
 
@@ -390,7 +238,7 @@ async def job_status(
 ) -> JobStatus:
     """Return the current status of job ``job_id`` (one lookup, transient errors absorbed)."""
     job = await attach_job(config, job_id, logger=logger)
-    status: JobStatus = await _call_absorbing(
+    status: JobStatus = await call_absorbing(
         f"the status request for job {job_id}",
         DEFAULT_REQUEST_TIMEOUT,
         logger,

@@ -29,19 +29,17 @@ from .cache import (
 )
 from .digests import build_qiskit_estimator_input_digest, build_qiskit_sampler_input_digest
 from .errors import InvalidInputError, RuntimeConfigError
-from .fetch import (
-    DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_REQUEST_TIMEOUT,
-    _check_wait_arguments,
-    cancel_job,
-    fetch_qiskit_job_result_task,
-    job_status,
-)
+from .fetch import cancel_job, fetch_qiskit_job_result_task, job_status
 from .retry import qiskit_retry_delays, should_retry_qiskit_fetch_failure
 from .submit import submit_estimator_job_task, submit_sampler_job_task
 from .tasks import run_estimator_task, run_sampler_task
 from .validation import validate_artifact_key
+from .waiting import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_REQUEST_TIMEOUT,
+    check_wait_arguments,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -264,7 +262,7 @@ class _QCSCPrimitive:
         if artifact_key is not None:
             validate_artifact_key(artifact_key)
         if robust:
-            _check_wait_arguments(
+            check_wait_arguments(
                 timeout, DEFAULT_POLL_INTERVAL, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_REQUEST_TIMEOUT
             )
             _check_result_serializer(result_serializer)

@@ -78,13 +78,19 @@ LOOKUP_CALL_TIMEOUT: Final = 60.0
 #: HTTP statuses after which the service certainly created no job.
 _REJECTED: Final = frozenset({400, 401, 403, 404, 409, 422})
 
-#: Local-mode jobs, by id: they cannot be looked up through a service.
-_LOCAL_JOBS: dict[str, Any] = {}
+#: Native job handles this process submitted or adopted, by id (oldest forgotten first). Local-mode
+#: jobs can only be fetched through it; for service jobs it saves the fetch a lookup request.
+_SUBMITTED_JOBS: dict[str, Any] = {}
 
 
-def local_job(job_id: str) -> Any | None:
-    """Return the in-process local-mode job ``job_id``, if this process submitted it."""
-    return _LOCAL_JOBS.get(job_id)
+def submitted_job(job_id: str) -> Any | None:
+    """Return the native job handle ``job_id`` if this process submitted or adopted it."""
+    return _SUBMITTED_JOBS.get(job_id)
+
+
+def _remember(job: Any) -> None:
+    _SUBMITTED_JOBS[str(job.job_id())] = job
+    _forget_oldest(_SUBMITTED_JOBS)
 
 
 # --------------------------------------------------------------------------- keys
@@ -335,6 +341,7 @@ async def _submit(
     holder = f"{os.getpid()}-{uuid.uuid4().hex}"
 
     def reference(job: Any, *, reused: bool) -> JobReference:
+        _remember(job)
         return JobReference(
             job_id=str(job.job_id()),
             primitive=primitive,
@@ -529,7 +536,7 @@ async def _submit_local(
     native = _native.build_primitive(primitive, backend, options)
     job = await call_blocking(_native.submit, native, pubs, shots=shots, precision=precision)
     job_id = str(job.job_id())
-    _LOCAL_JOBS[job_id] = job
+    _remember(job)
     logger.info(
         "Submitted local-mode %s job %s on %s. Local mode has no job tags or job lookup: only "
         "Prefect's cache prevents resubmission, and the job can be fetched only in this process.",
@@ -662,4 +669,4 @@ async def submit_estimator_job_task(
     )
 
 
-__all__ = ["local_job", "submit_estimator_job_task", "submit_sampler_job_task"]
+__all__ = ["submit_estimator_job_task", "submit_sampler_job_task", "submitted_job"]

@@ -31,6 +31,14 @@ from .validation import (
     validate_estimator_inputs,
     validate_sampler_inputs,
 )
+from .waiting import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_REQUEST_TIMEOUT,
+    Progress,
+    call_absorbing,
+    wait_for_final_status,
+)
 
 
 @task(retries=0, cache_policy=NO_CACHE, name="run_sampler_task")
@@ -178,10 +186,28 @@ async def _run_primitive(
     logger.info(
         "Submitted %s job %s (%d pubs) to %s.", primitive, job_id, len(checked), backend.name
     )
-    result = await asyncio.to_thread(_native.wait_for_result, job)
+    # Wait on the event loop with short status requests (no thread held for the job's lifetime),
+    # then download the result once.
+    status = await wait_for_final_status(
+        job,
+        job_id,
+        timeout=None,
+        cancel_on_timeout=False,
+        poll_interval=DEFAULT_POLL_INTERVAL,
+        max_poll_interval=DEFAULT_MAX_POLL_INTERVAL,
+        request_timeout=DEFAULT_REQUEST_TIMEOUT,
+        progress=Progress(None, job_id, logger),
+        logger=logger,
+    )
+    result = await call_absorbing(
+        f"the result download of job {job_id}",
+        DEFAULT_REQUEST_TIMEOUT,
+        logger,
+        _native.wait_for_result,
+        job,
+    )
     wall_seconds = time.perf_counter() - started
     finished = _native.utc_now()
-    status = await asyncio.to_thread(_native.native_job_status, job)
     report = await asyncio.to_thread(_native.job_service_report, job)
     logger.info("Job %s finished: %s in %.3f s.", job_id, status, wall_seconds)
 
