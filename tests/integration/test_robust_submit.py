@@ -359,3 +359,24 @@ async def test_local_channel_submit_and_fetch_in_one_process() -> None:
     counts = output["result"][0].data.meas.get_counts()
     assert sum(counts.values()) == 200
     assert counts.get("00", 0) + counts.get("11", 0) > 150  # noisy fake device, mostly Bell
+
+
+@pytest.mark.parametrize(
+    "action",
+    [{"status": 429}, {"status": 429, "headers": {"Retry-After": "1"}}, {"reset": True}],
+    ids=["429", "429-retry-after", "reset-before-create"],
+)
+async def test_transient_post_failure_without_a_job_is_posted_again(
+    runtime_emulator: Any, isa_bell: QuantumCircuit, action: dict[str, Any]
+) -> None:
+    # The service refused (or the connection dropped) before creating anything: the tag lookup
+    # proves no job exists, so the submit step posts once more instead of failing the run.
+    runtime_emulator.control.add_fault("POST", r"/jobs$", action)
+
+    @flow
+    async def transient_flow() -> JobReference:
+        return await submit_sampler_job_task([isa_bell], runtime_config=_config(), shots=12)
+
+    ref = await transient_flow()
+    assert [job["id"] for job in runtime_emulator.control.jobs()] == [ref.job_id]
+    assert not ref.reused

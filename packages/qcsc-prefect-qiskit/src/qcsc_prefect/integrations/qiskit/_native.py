@@ -2,8 +2,8 @@
 
 With ``_translate.py`` and ``serializers.py`` this is the only module that imports
 ``qiskit_ibm_runtime``, and the only one that reads a token's secret value. Everything that
-talks to the service is a plain blocking function; the tasks call them through
-``asyncio.to_thread``.
+talks to the service is a plain blocking function; the tasks call them on the client thread
+pool (``_blocking.call_blocking``).
 
 The heavy imports happen at module import time on purpose: qiskit can crash when it is first
 imported inside a worker thread that later exits (see the runtime notes), and the tasks call

@@ -57,6 +57,7 @@ from .errors import (
 )
 from .jobs import JobReference, PrimitiveName
 from .locking import SUBMIT_LOCK_MANAGER
+from .retry import classify
 from .validation import validate_estimator_inputs, validate_sampler_inputs
 
 if TYPE_CHECKING:
@@ -68,6 +69,9 @@ RECONCILE_DELAYS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 #: How long a submitter waits for another submitter of the same input (seconds).
 LOCK_ACQUIRE_TIMEOUT: Final = 600.0
+
+#: How often the submit step posts when a transient failure provably left no job behind.
+SUBMIT_POST_ATTEMPTS: Final = 2
 
 #: Upper bound on one ``POST /jobs`` call (the client itself allows 900 s).
 SUBMIT_CALL_TIMEOUT: Final = 300.0
@@ -395,19 +399,29 @@ async def _submit(
                 )
 
         native = _native.build_primitive(primitive, backend, _tagged_options(options, tag))
-        call = _get_executor().submit(
-            _native.submit, native, pubs, shots=shots, precision=precision
-        )
-        try:
-            job = await _await_submit_call(call)
-        except Exception as exc:
-            if not call.done():
-                # Our wait ran out, but the client call goes on and may still post the job.
-                # Keep the lock until it ends, so that no other submitter of this input (a
-                # rerun, a retry, a concurrent run) posts a second job in the meantime.
-                pending_call = call
-            adopted = await _reconcile_after_error(service, tag, exc, logger)
-            return reference(adopted, reused=True)
+        for attempt in range(1, SUBMIT_POST_ATTEMPTS + 1):
+            call = _get_executor().submit(
+                _native.submit, native, pubs, shots=shots, precision=precision
+            )
+            try:
+                job = await _await_submit_call(call)
+                break
+            except Exception as exc:
+                if not call.done():
+                    # Our wait ran out, but the client call goes on and may still post the
+                    # job. Keep the lock until it ends, so that no other submitter of this
+                    # input (a rerun, a retry, a concurrent run) posts a second job meanwhile.
+                    pending_call = call
+                adopted = await _reconcile_after_error(
+                    service,
+                    tag,
+                    exc,
+                    logger,
+                    may_repost=pending_call is None and attempt < SUBMIT_POST_ATTEMPTS,
+                )
+                if adopted is not None:
+                    return reference(adopted, reused=True)
+                await asyncio.sleep(_repost_pause(exc, attempt))
 
         job_id = str(job.job_id())
         logger.info(
@@ -433,6 +447,12 @@ async def _submit(
             )
 
 
+def _repost_pause(exc: Exception, attempt: int) -> float:
+    """Seconds to wait before posting again: the service's ``Retry-After``, or 1 s, 2 s, ..."""
+    retry_after = classify(translate(exc) or exc).retry_after
+    return max(float(attempt), retry_after or 0.0)
+
+
 async def _await_submit_call(call: concurrent.futures.Future[Any]) -> Any:
     """Wait up to `SUBMIT_CALL_TIMEOUT` for the client call; it is not stopped on timeout."""
     try:
@@ -449,10 +469,20 @@ async def _await_submit_call(call: concurrent.futures.Future[Any]) -> Any:
 
 
 async def _reconcile_after_error(
-    service: Any, tag: str, exc: Exception, logger: logging.Logger | Any
-) -> Any:
-    """After ``run()`` raised, find the job the failed call may have created, or raise."""
+    service: Any, tag: str, exc: Exception, logger: logging.Logger | Any, *, may_repost: bool
+) -> Any | None:
+    """After ``run()`` raised, find the job the failed call may have created.
+
+    Returns:
+        The job, or ``None`` when ``may_repost`` is set, the failure was transient (429, 5xx,
+        no response) and a successful tag lookup showed that no job exists: posting again is
+        then safe (the caller still holds the submit lock).
+
+    Raises:
+        The translated error for a certain rejection, else `SubmissionUnknownError`.
+    """
     ours = translate(exc) or exc
+    absent = False
     status = ours.http_status if isinstance(ours, RuntimeApiError) else None
     certainly_rejected = status in _REJECTED or (
         isinstance(ours, QCSCQiskitError) and not isinstance(ours, RuntimeApiError)
@@ -466,7 +496,9 @@ async def _reconcile_after_error(
             )
         except QCSCQiskitError as lookup_error:
             logger.warning("Job-tag lookup after a submit error failed: %s", lookup_error)
+            absent = False
             continue
+        absent = found.winner is None
         if found.winner is not None:
             job_id = str(found.winner.job_id())
             logger.warning(
@@ -481,6 +513,14 @@ async def _reconcile_after_error(
             return found.winner
     if certainly_rejected:
         raise ours from exc
+    if may_repost and absent and classify(ours).kind == "transient":
+        logger.warning(
+            "Submitting failed (%s) and the service holds no job with idempotency tag %s; "
+            "submitting again.",
+            ours,
+            tag,
+        )
+        return None
     raise SubmissionUnknownError(
         f"submitting the job failed ({ours}) and no job with idempotency tag {tag} appeared "
         f"within {sum(RECONCILE_DELAYS):g} s. Rerunning is safe: the next attempt looks the tag "

@@ -10,7 +10,6 @@ The annotations are evaluated at import time on purpose (no ``from __future__ im
 annotations``): task parameter types stay real objects for Prefect and for introspection.
 """
 
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +21,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPubLike
 from qiskit.primitives.containers.sampler_pub import SamplerPubLike
 
 from . import _native
+from ._blocking import call_blocking
 from ._native import EstimatorOptions, SamplerOptions
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
@@ -166,22 +166,22 @@ async def _run_primitive(
     if artifact_key is not None:
         validate_artifact_key(artifact_key)
     config = await aresolve_runtime_config(runtime_config, runtime_block_name)
-    backend = await asyncio.to_thread(config.get_backend)
+    backend = await call_blocking(config.get_backend)
     if primitive == "sampler":
-        checked: Sequence[object] = await asyncio.to_thread(
+        checked: Sequence[object] = await call_blocking(
             validate_sampler_inputs, pubs, backend=backend, shots=shots
         )
         shots = None if shots is None else int(shots)
     else:
-        checked = await asyncio.to_thread(
+        checked = await call_blocking(
             validate_estimator_inputs, pubs, backend=backend, precision=precision
         )
         precision = None if precision is None else float(precision)
-    native = await asyncio.to_thread(_native.build_primitive, primitive, backend, options)
+    native = await call_blocking(_native.build_primitive, primitive, backend, options)
 
     submitted = _native.utc_now()
     started = time.perf_counter()
-    job = await asyncio.to_thread(_native.submit, native, checked, shots=shots, precision=precision)
+    job = await call_blocking(_native.submit, native, checked, shots=shots, precision=precision)
     job_id = str(job.job_id())
     logger.info(
         "Submitted %s job %s (%d pubs) to %s.", primitive, job_id, len(checked), backend.name
@@ -208,7 +208,7 @@ async def _run_primitive(
     )
     wall_seconds = time.perf_counter() - started
     finished = _native.utc_now()
-    report = await asyncio.to_thread(_native.job_service_report, job)
+    report = await call_blocking(_native.job_service_report, job)
     logger.info("Job %s finished: %s in %.3f s.", job_id, status, wall_seconds)
 
     output = _native.build_fetch_output(
