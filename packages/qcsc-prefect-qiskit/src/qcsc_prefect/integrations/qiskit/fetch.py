@@ -2,7 +2,7 @@
 
 The fetch task reattaches to an existing job by id and never submits anything. It waits without
 holding an OS thread: each status call is a short request on the client thread pool, and the
-task sleeps on the event loop in between, with an interval that grows for long queues. Transient
+task sleeps on the event loop in between, with a pause that grows with the time waited. Transient
 service trouble (429, 5xx, no response) while polling is absorbed in place, up to a bound; what
 remains is classified by `retry.classify`, so that
 ``retry_condition_fn=should_retry_qiskit_fetch_failure`` retries only what is worth retrying.
@@ -338,7 +338,8 @@ async def fetch_qiskit_job_result_task(
             When it runs out, `JobTimeoutError` is raised (a transient failure: a retried fetch
             keeps waiting on the same job).
         cancel_on_timeout: Cancel the job when ``timeout`` runs out.
-        poll_interval: First pause between status checks; it grows by half each time.
+        poll_interval: Shortest pause between status checks; the pause grows to a tenth of
+            the time waited so far.
         max_poll_interval: Longest pause between status checks.
         request_timeout: Bound on each single request to the service (the client has none).
 

@@ -1,7 +1,7 @@
 """Waiting for a Qiskit Runtime job without holding a thread, shared by simple and robust mode.
 
 Each status check is one short request on the client thread pool (`_blocking`); between checks
-the task sleeps on the event loop, with a pause that grows for long queues. Transient service
+the task sleeps on the event loop, with a pause that grows with the time waited. Transient service
 trouble (429, 5xx, no response) is absorbed in place up to a bound; the rest is raised and
 classified by `retry.classify`.
 """
@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     import logging
     from uuid import UUID
 
-#: First pause between status polls (seconds); it grows by `POLL_GROWTH` up to the maximum.
+#: Shortest pause between status polls (seconds). The pause is `POLL_FRACTION` of the time
+#: waited so far, between this and the maximum: checking costs few requests on long queues, and a
+#: job is noticed at most about 10 % of its waiting time after it finished.
 DEFAULT_POLL_INTERVAL: Final = 0.2
-POLL_GROWTH: Final = 1.5
+POLL_FRACTION: Final = 0.1
 DEFAULT_MAX_POLL_INTERVAL: Final = 30.0
 
 #: Bound on one status or result call (the client itself has no read timeout).
@@ -151,7 +153,6 @@ async def wait_for_final_status(
     """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
-    interval = poll_interval
     last: JobStatus | None = None
     while True:
         status: JobStatus = await call_absorbing(
@@ -188,9 +189,9 @@ async def wait_for_final_status(
                 last_status=status,
                 job_id=job_id,
             )
+        interval = min(max(poll_interval, (now - started) * POLL_FRACTION), max_poll_interval)
         pause = interval if deadline is None else min(interval, max(deadline - now, 0.0))
         await asyncio.sleep(pause)
-        interval = min(interval * POLL_GROWTH, max_poll_interval)
 
 
 __all__ = [
@@ -198,7 +199,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_REQUEST_TIMEOUT",
     "MAX_CONSECUTIVE_POLL_ERRORS",
-    "POLL_GROWTH",
+    "POLL_FRACTION",
     "Progress",
     "call_absorbing",
     "check_wait_arguments",
