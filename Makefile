@@ -9,7 +9,7 @@ BOOTSTRAP_INPUTS := constraints.txt requirements-dev.txt \
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: venv test demo bench lint typecheck check clean reliability
+.PHONY: venv test test-slow demo reliability bench lint typecheck check clean reliability
 
 venv: $(STAMP)
 
@@ -31,9 +31,14 @@ demo: $(STAMP)
 reliability: $(STAMP)
 	$(PY) -m pytest tests/reliability -q -p no:randomly -m "not bench" -rfE
 
+# Benchmarks (never part of `make test`): the full side-by-side run, then the runner's smoke test.
 bench: $(STAMP)
-	$(PY) -m pytest -q -m "slow or bench"
 	$(PY) benchmarks/run.py
+	$(PY) -m pytest -q -m bench tests/bench
+
+# The long tests `make test` skips (emulator error-matrix rows, soak scenarios).
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
