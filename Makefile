@@ -9,7 +9,7 @@ BOOTSTRAP_INPUTS := constraints.txt requirements-dev.txt \
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: venv test test-slow demo reliability bench lint typecheck check clean reliability
+.PHONY: venv test test-slow demo reliability bench lint typecheck check clean
 
 venv: $(STAMP)
 
