@@ -213,15 +213,15 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
+        entry: dict[str, Any] = {
+            "method": self.command,
+            "path": path,
+            "route_path": route_path,
+            "query": split.query,
+            "kind": kind,
+            "time": start,
+        }
         if length < 0:
-            entry = {
-                "method": self.command,
-                "path": path,
-                "route_path": route_path,
-                "query": split.query,
-                "kind": kind,
-                "time": start,
-            }
             self.close_connection = True
             self._finish(
                 entry, Response(400, cloud_error_body(400, "Invalid Content-Length")), known=True
@@ -236,14 +236,6 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
         )
-        entry: dict[str, Any] = {
-            "method": self.command,
-            "path": path,
-            "route_path": route_path,
-            "query": split.query,
-            "kind": kind,
-            "time": start,
-        }
         fault: Fault | None = None
         if kind != "control" and not self.server.stopping:
             fault = app.faults.match(self.command, route_path if kind == "runtime" else path)
