@@ -7,6 +7,7 @@ top of this module, before anything imports prefect.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -43,6 +44,22 @@ def prefect_server() -> Iterator[None]:
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         with prefect_test_harness(server_startup_timeout=120):
             yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_result_storage() -> None:
+    """Start every test with empty Prefect result storage.
+
+    The emulator forgets its jobs between tests, so a submit-cache entry left by an earlier
+    test would point at a job that no longer exists: each test starts with no cached records.
+    """
+    storage = Path(os.environ["PREFECT_LOCAL_STORAGE_PATH"])
+    if storage.exists():
+        for entry in storage.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)

@@ -144,11 +144,11 @@ async def test_persistent_5xx_raises_ambiguous_then_rerun_submits_once(
     async def digest_flow() -> JobReference:
         pubs = [isa_bell]
         digest = build_qiskit_sampler_input_digest(
-            pubs, backend_name=FEZ, shots=30, cache_scope="global"
+            pubs, backend_name=FEZ, shots=39, cache_scope="global"
         )
         return await submit_sampler_job_task.with_options(
             cache_key_fn=qiskit_sampler_submit_cache_key, persist_result=True
-        )(pubs, runtime_config=_config(), shots=30, input_digest=digest)
+        )(pubs, runtime_config=_config(), shots=39, input_digest=digest)
 
     started = time.monotonic()
     with pytest.raises(SubmissionUnknownError) as caught:
@@ -238,7 +238,7 @@ async def test_rerun_with_digest_is_cached_and_new_flow_run_without_digest_is_no
 def test_concurrent_identical_processes_submit_one_job(
     runtime_emulator: Any, start_worker: Callable[..., Any]
 ) -> None:
-    processes = [start_worker("--scope", "global", "--shots", "33") for _ in range(10)]
+    processes = [start_worker("--scope", "global", "--shots", "43") for _ in range(10)]
     job_ids = set()
     for process in processes:
         stdout, stderr = process.communicate(timeout=240)
@@ -257,7 +257,7 @@ def test_process_killed_right_after_post_rerun_adopts(
     control = runtime_emulator.control
     control.add_fault("GET", r"/jobs$", {"delay": 0.01})
     control.add_fault("GET", r"/jobs$", {"delay": 30})
-    victim = start_worker("--scope", "global", "--shots", "21")
+    victim = start_worker("--scope", "global", "--shots", "41")
     deadline = time.monotonic() + 120
     while control.job_count() == 0:
         assert victim.poll() is None, victim.communicate()[1][-3000:]
@@ -268,13 +268,13 @@ def test_process_killed_right_after_post_rerun_adopts(
     (job,) = control.jobs()
     control.clear_faults()
 
-    rerun = start_worker("--scope", "global", "--shots", "21", "--fetch")
+    rerun = start_worker("--scope", "global", "--shots", "41", "--fetch")
     stdout, stderr = rerun.communicate(timeout=240)
     assert rerun.returncode == 0, stderr[-3000:]
     events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     assert events[0] == {"event": "submitted", "job_id": job["id"], "reused": True}
     assert events[1]["job_id"] == job["id"]
-    assert sum(events[1]["counts"].values()) == 21
+    assert sum(events[1]["counts"].values()) == 41
     assert control.job_count() == 1
 
 

@@ -153,7 +153,7 @@ async def test_global_scope_shares_a_job_across_flows(
         @flow(name=name)
         async def sharing_flow() -> str:
             sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name=FEZ))
-            job = await sampler.run([isa_bell], shots=15, cache_submit=True, cache_scope="global")
+            job = await sampler.run([isa_bell], shots=47, cache_submit=True, cache_scope="global")
             return job.job_id()
 
         return sharing_flow
@@ -164,7 +164,7 @@ async def test_global_scope_shares_a_job_across_flows(
 
     @flow(name="flow-three")
     async def flow_scoped() -> str:
-        job = await third_flow_scope.run([isa_bell], shots=15, cache_submit=True)
+        job = await third_flow_scope.run([isa_bell], shots=47, cache_submit=True)
         return job.job_id()
 
     third = await flow_scoped()
