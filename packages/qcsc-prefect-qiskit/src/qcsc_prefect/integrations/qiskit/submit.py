@@ -448,9 +448,13 @@ async def _submit(
 
 
 def _repost_pause(exc: Exception, attempt: int) -> float:
-    """Seconds to wait before posting again: the service's ``Retry-After``, or 1 s, 2 s, ..."""
+    """Seconds to wait before posting again.
+
+    The service's ``Retry-After`` if it sent one, else 1 s, 2 s, ...; at most a minute, since
+    the submit lock is held meanwhile.
+    """
     retry_after = classify(translate(exc) or exc).retry_after
-    return max(float(attempt), retry_after or 0.0)
+    return min(max(float(attempt), retry_after or 0.0), 60.0)
 
 
 async def _await_submit_call(call: concurrent.futures.Future[Any]) -> Any:
