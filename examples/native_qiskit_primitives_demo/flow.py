@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prefect import flow
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
@@ -479,9 +481,17 @@ def main(argv: list[str] | None = None) -> int:
         result_cache=args.enable_result_cache,
         cache_scope=args.cache_scope,
     )
+    storage: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if emulator is not None and "PREFECT_LOCAL_STORAGE_PATH" not in os.environ:
+        # Prefect's result cache lives and dies with the emulator's jobs: a cached reference to
+        # a job this emulator never saw would be confusing.
+        storage = temporary_settings(
+            updates={PREFECT_LOCAL_STORAGE_PATH: DEMO_STATE / "prefect-results"}
+        )
     known_jobs = {job["id"] for job in emulator.control.jobs()} if emulator is not None else None
     try:
-        outcomes = asyncio.run(native_qiskit_primitives_demo(primitives, modes, settings))
+        with storage:
+            outcomes = asyncio.run(native_qiskit_primitives_demo(primitives, modes, settings))
         print()
         for label, outcome in outcomes.items():
             print(describe(label, outcome.output))
