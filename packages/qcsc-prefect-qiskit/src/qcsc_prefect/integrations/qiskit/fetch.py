@@ -146,10 +146,10 @@ async def _fetch(
             _native.wait_for_result,
             job,
         )
-    except (JobFailedError, JobCancelledError) as exc:
+    except (JobFailedError, JobCancelledError):
         if isinstance(reference, JobReference):
             await _invalidate_submit_cache(reference, logger)
-        raise exc
+        raise
     except RuntimeApiError as exc:
         if status == "DONE" and exc.http_status == 404:
             await _results_gone(job, reference, logger)

@@ -58,7 +58,7 @@ from .errors import (
 from .jobs import JobReference, PrimitiveName
 from .locking import SUBMIT_LOCK_MANAGER
 from .retry import classify
-from .validation import validate_estimator_inputs, validate_sampler_inputs
+from .validation import validate_inputs
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -316,10 +316,10 @@ async def _submit(
     _check_cache_configuration(primitive, input_digest)
     config = await aresolve_runtime_config(runtime_config, runtime_block_name)
     backend = await call_blocking(config.get_backend)
-    if primitive == "sampler":
-        validate_sampler_inputs(pubs, backend=backend, shots=shots)
-    else:
-        validate_estimator_inputs(pubs, backend=backend, precision=precision)
+    # Off the event loop: checking large circuits against the target takes time.
+    await call_blocking(
+        validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
+    )
     cache_key = _current_cache_key()
 
     if config.channel == "local":

@@ -28,8 +28,7 @@ from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .jobs import FetchOutput, PrimitiveName
 from .validation import (
     validate_artifact_key,
-    validate_estimator_inputs,
-    validate_sampler_inputs,
+    validate_inputs,
 )
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -167,16 +166,11 @@ async def _run_primitive(
         validate_artifact_key(artifact_key)
     config = await aresolve_runtime_config(runtime_config, runtime_block_name)
     backend = await call_blocking(config.get_backend)
-    if primitive == "sampler":
-        checked: Sequence[object] = await call_blocking(
-            validate_sampler_inputs, pubs, backend=backend, shots=shots
-        )
-        shots = None if shots is None else int(shots)
-    else:
-        checked = await call_blocking(
-            validate_estimator_inputs, pubs, backend=backend, precision=precision
-        )
-        precision = None if precision is None else float(precision)
+    checked: Sequence[object] = await call_blocking(
+        validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
+    )
+    shots = None if shots is None else int(shots)
+    precision = None if precision is None else float(precision)
     native = await call_blocking(_native.build_primitive, primitive, backend, options)
 
     submitted = _native.utc_now()

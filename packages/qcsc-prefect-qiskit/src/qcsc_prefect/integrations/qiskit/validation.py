@@ -23,6 +23,8 @@ from .errors import InvalidInputError
 if TYPE_CHECKING:
     from qiskit.providers import BackendV2
 
+    from .jobs import PrimitiveName
+
 #: Artifact keys Prefect accepts: lowercase letters, digits and dashes.
 ARTIFACT_KEY_PATTERN: Final = re.compile(r"[a-z0-9-]+")
 
@@ -184,6 +186,24 @@ def validate_estimator_inputs(
         _check_isa(estimator_pub.circuit, backend, index)
         coerced.append(estimator_pub)
     return coerced
+
+
+def validate_inputs(
+    primitive: PrimitiveName,
+    pubs: Iterable[object],
+    *,
+    backend: BackendV2,
+    shots: object = None,
+    precision: object = None,
+) -> list[SamplerPub] | list[EstimatorPub]:
+    """Check the pubs of ``primitive`` (with its ``shots`` or ``precision``) against ``backend``.
+
+    The one entry point the tasks use; see `validate_sampler_inputs` and
+    `validate_estimator_inputs` for what is checked.
+    """
+    if primitive == "sampler":
+        return validate_sampler_inputs(pubs, backend=backend, shots=shots)
+    return validate_estimator_inputs(pubs, backend=backend, precision=precision)
 
 
 def _estimator_pub_message(index: int, pub: object, exc: Exception) -> str:
