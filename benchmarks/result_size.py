@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +36,7 @@ TARGET_BYTES, TARGET_LOAD_MS = 1_500_000, 50.0
 
 def sampler_output(kind: str, seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     pub_results = []
     spans = []
     for index in range(PUBS):

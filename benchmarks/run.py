@@ -1294,7 +1294,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copytree(log_dir, keep)
 
     total = time.monotonic() - started
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     mode = "quick (tiny sizes; not representative)" if args.quick else "full"
     body = table(rows)
     lines = [

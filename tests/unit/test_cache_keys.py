@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -38,7 +38,7 @@ def reference(**changes: Any) -> JobReference:
         "backend_name": "ibm_fez",
         "instance": CRN,
         "input_digest": DIGEST,
-        "submitted_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        "submitted_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     }
     return JobReference(**{**fields, **changes})
 

@@ -6,7 +6,7 @@ import base64
 import json
 import time
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from qcsc_prefect.integrations.qiskit.serializers import (
 )
 
 SERIALIZER = QiskitRuntimeJSONSerializer()
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def sampler_result(pubs: int = 3, shots: int = 256, qubits: int = 20, seed: int = 0) -> Any:

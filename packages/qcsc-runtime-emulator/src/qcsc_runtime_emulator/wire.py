@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError
@@ -48,7 +48,7 @@ def iso(ts: float | None) -> str | None:
     """Format an epoch timestamp as the service does (UTC, ``Z`` suffix)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str) -> float:
@@ -68,7 +68,7 @@ def parse_time(text: str) -> float:
     except ValueError:
         raise ApiError(400, f"Invalid date-time {text!r}") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 

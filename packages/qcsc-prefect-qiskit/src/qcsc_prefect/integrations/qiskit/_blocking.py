@@ -74,7 +74,7 @@ async def call_blocking_bounded(
         return await future
     try:
         return await asyncio.wait_for(future, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise RuntimeApiError(
             f"the Qiskit Runtime service did not answer {what} within {timeout:g} s "
             "(the client has no read timeout; the server may be stalled). The call is safe to "

@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import qiskit_aer  # noqa: F401  (imported here, on the importing thread; see module docstring)
@@ -463,7 +463,7 @@ def _text_or_none(value: object) -> str | None:
 
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def execution_metadata(

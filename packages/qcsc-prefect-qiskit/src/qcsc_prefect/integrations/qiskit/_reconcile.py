@@ -12,7 +12,7 @@ The winner rule is the same everywhere: among the jobs with the tag that have no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from ._translate import translating_errors
@@ -28,7 +28,7 @@ RETIRED_TAG_PREFIX: Final = "qcsc-retired"
 LOOKUP_LIMIT: Final = 50
 
 _FAILED: Final = frozenset({"ERROR", "CANCELLED"})
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ def _created(job: Any) -> datetime:
     if created is None:
         return _EPOCH
     if created.tzinfo is None:
-        return created.replace(tzinfo=timezone.utc)
-    return created.astimezone(timezone.utc)
+        return created.replace(tzinfo=UTC)
+    return created.astimezone(UTC)
 
 
 def find_tagged(service: Any, tag: str, *, known_live: str | None = None) -> TaggedJobs:

@@ -463,7 +463,7 @@ async def _await_submit_call(call: concurrent.futures.Future[Any]) -> Any:
         return await asyncio.wait_for(
             asyncio.shield(asyncio.wrap_future(call)), SUBMIT_CALL_TIMEOUT
         )
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise RuntimeApiError(
             f"the Qiskit Runtime service did not answer the job submission within "
             f"{SUBMIT_CALL_TIMEOUT:g} s (the client has no read timeout; the server may be "
