@@ -14,14 +14,13 @@ swallowed.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.context import FlowRunContext, TaskRunContext
-from prefect.logging import get_run_logger
 from qiskit.primitives import BitArray
+
+from ._logging import run_logger
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Iterator
@@ -34,14 +33,6 @@ TOP_COUNTS: Final = 5
 MAX_VALUES: Final = 8
 #: Suffix of the per-pub table's key.
 PUBS_KEY_SUFFIX: Final = "-pubs"
-
-_logger = logging.getLogger(__name__)
-
-
-def _run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
-        return get_run_logger()
-    return _logger
 
 
 async def acreate_result_artifacts(output: FetchOutput, artifact_key: str | None) -> None:
@@ -61,7 +52,7 @@ async def acreate_result_artifacts(output: FetchOutput, artifact_key: str | None
         summary = summary_markdown(output)
         rows = pub_rows(output)
     except Exception as exc:
-        _run_logger().warning(
+        run_logger().warning(
             "Could not describe job %s for artifact '%s': %s", output["job_id"], artifact_key, exc
         )
         return
@@ -87,7 +78,7 @@ async def _attempt(creation: Awaitable[object], *, key: str, job_id: str) -> Non
     try:
         await creation
     except Exception as exc:
-        _run_logger().warning(
+        run_logger().warning(
             "Could not create artifact '%s' for job %s (the result is unaffected): %s",
             key,
             job_id,

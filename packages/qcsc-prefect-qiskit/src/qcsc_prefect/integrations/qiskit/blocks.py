@@ -7,15 +7,13 @@ installed collection when it resolves block types, stays cheap).
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from prefect.blocks.core import Block
-from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import ObjectNotFound
-from prefect.logging import get_run_logger
 from pydantic import Field, SecretStr
 
+from ._logging import run_logger
 from .errors import RuntimeConfigError
 
 if TYPE_CHECKING:
@@ -24,8 +22,6 @@ if TYPE_CHECKING:
 #: Same values as ``jobs.ChannelName``; repeated here so that importing the Block does not import
 #: qiskit (a unit test keeps the two in step).
 _Channel = Literal["ibm_quantum_platform", "ibm_cloud", "local"]
-
-_logger = logging.getLogger(__name__)
 
 
 class QiskitRuntimeConfig(Block):
@@ -161,12 +157,6 @@ _HOW_TO_CREATE = (
 )
 
 
-def _run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
-        return get_run_logger()
-    return _logger
-
-
 async def aresolve_runtime_config(
     runtime_config: QiskitRuntimeConfig | None,
     runtime_block_name: str | None,
@@ -228,7 +218,7 @@ def _warn_inline_token(runtime_config: QiskitRuntimeConfig) -> None:
             'runtime_block_name="ibm-runtime", or leave the token out and rely on '
             "qiskit-ibm-runtime's saved account or QISKIT_IBM_TOKEN"
         )
-    _run_logger().warning(
+    run_logger().warning(
         "A QiskitRuntimeConfig carrying a token was passed directly as `runtime_config=`. "
         "Tokens in task parameters are easy to leak; %s.",
         advice,

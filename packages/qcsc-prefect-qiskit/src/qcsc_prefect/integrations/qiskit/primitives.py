@@ -17,10 +17,10 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from prefect.logging import get_logger, get_run_logger
 from prefect.results import resolve_serializer
 from prefect.utilities.asyncutils import run_coro_as_sync
 
+from ._logging import run_logger
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .cache import (
     qiskit_estimator_submit_cache_key,
@@ -42,7 +42,6 @@ from .waiting import (
 )
 
 if TYPE_CHECKING:
-    import logging
     from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
     from qiskit.primitives import PrimitiveResult
@@ -64,13 +63,6 @@ def _dual(coroutine: Coroutine[Any, Any, T]) -> T | Coroutine[Any, Any, T]:
     except RuntimeError:
         return run_coro_as_sync(coroutine)
     return coroutine
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except Exception:
-        return get_logger("qcsc_prefect.integrations.qiskit")
 
 
 class QCSCPrimitiveJob:
@@ -151,12 +143,12 @@ class QCSCPrimitiveJob:
     async def _astatus(self) -> JobStatus:
         if self._output is not None:
             return self._output["status"]
-        return await job_status(await self._config(), self._job_id, logger=_logger())
+        return await job_status(await self._config(), self._job_id, logger=run_logger())
 
     async def _acancel(self) -> bool:
         if self._output is not None:
             return False
-        return await cancel_job(await self._config(), self._job_id, logger=_logger())
+        return await cancel_job(await self._config(), self._job_id, logger=run_logger())
 
 
 def _check_result_serializer(name: object) -> None:

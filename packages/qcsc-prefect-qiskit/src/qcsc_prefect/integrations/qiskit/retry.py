@@ -41,9 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
-from prefect.logging import get_run_logger
 from prefect.states import get_state_exception
 
+from ._logging import run_logger
 from ._translate import exception_chain, translate
 from .errors import (
     NO_RESPONSE,
@@ -243,14 +243,6 @@ def _state_exception(state: State[Any]) -> BaseException:
     return exc
 
 
-def _log(message: str, *args: object) -> None:
-    try:
-        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
-    except Exception:
-        logger = _LOGGER
-    logger.info(message, *args)
-
-
 def should_retry_qiskit_fetch_failure(
     task: Task[..., Any], task_run: TaskRun, state: State[Any]
 ) -> bool:
@@ -282,7 +274,7 @@ def should_retry_qiskit_fetch_failure(
         exc = _state_exception(state)
         decision = classify(exc)
         attempt = getattr(task_run, "run_count", None)
-        _log(
+        run_logger().info(
             "Qiskit fetch attempt %s failed with %s (%s: %s); %s.",
             attempt,
             type(exc).__name__,

@@ -16,12 +16,12 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
 from qiskit.primitives.containers.estimator_pub import EstimatorPubLike
 from qiskit.primitives.containers.sampler_pub import SamplerPubLike
 
 from . import _native
 from ._blocking import call_blocking
+from ._logging import run_logger
 from ._native import EstimatorOptions, SamplerOptions
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
@@ -161,7 +161,7 @@ async def _run_primitive(
     options: object | None,
     artifact_key: str | None,
 ) -> FetchOutput:
-    logger = get_run_logger()
+    logger = run_logger()
     if artifact_key is not None:
         validate_artifact_key(artifact_key)
     config = await aresolve_runtime_config(runtime_config, runtime_block_name)
