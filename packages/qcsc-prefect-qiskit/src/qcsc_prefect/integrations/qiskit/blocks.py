@@ -157,6 +157,37 @@ _HOW_TO_CREATE = (
 )
 
 
+def check_runtime_choice(
+    runtime_config: object, runtime_block_name: object, *, who: str | None = None
+) -> None:
+    """Check that exactly one of ``runtime_config`` and ``runtime_block_name`` is given.
+
+    The one check shared by the tasks (through `aresolve_runtime_config`) and the wrappers'
+    constructors, so both reject the same arguments with the same message.
+
+    Args:
+        runtime_config: The ``runtime_config=`` argument; must be a `QiskitRuntimeConfig` when
+            given.
+        runtime_block_name: The ``runtime_block_name=`` argument.
+        who: The caller's name for the message (for example ``"QCSCSamplerV2"``).
+
+    Raises:
+        RuntimeConfigError: Both or neither argument was given, or ``runtime_config`` is not a
+            `QiskitRuntimeConfig`.
+    """
+    if (runtime_config is None) == (runtime_block_name is None):
+        given = "both were given" if runtime_config is not None else "neither was given"
+        subject = f"{who} needs" if who else "pass"
+        raise RuntimeConfigError(
+            f"{subject} exactly one of `runtime_config=` (a QiskitRuntimeConfig) or "
+            f"`runtime_block_name=` (the name of a saved QiskitRuntimeConfig Block); {given}."
+        )
+    if runtime_config is not None and not isinstance(runtime_config, QiskitRuntimeConfig):
+        raise RuntimeConfigError(
+            f"`runtime_config=` must be a QiskitRuntimeConfig, got {type(runtime_config).__name__}."
+        )
+
+
 async def aresolve_runtime_config(
     runtime_config: QiskitRuntimeConfig | None,
     runtime_block_name: str | None,
@@ -174,18 +205,8 @@ async def aresolve_runtime_config(
         RuntimeConfigError: Both or neither argument was given, the argument has the wrong
             type, or no Block of that name exists (the message shows how to create one).
     """
-    if (runtime_config is None) == (runtime_block_name is None):
-        given = "both were given" if runtime_config is not None else "neither was given"
-        raise RuntimeConfigError(
-            "pass exactly one of `runtime_config=` (a QiskitRuntimeConfig) or "
-            f"`runtime_block_name=` (the name of a saved QiskitRuntimeConfig Block); {given}."
-        )
+    check_runtime_choice(runtime_config, runtime_block_name)
     if runtime_config is not None:
-        if not isinstance(runtime_config, QiskitRuntimeConfig):
-            raise RuntimeConfigError(
-                "`runtime_config=` must be a QiskitRuntimeConfig, got "
-                f"{type(runtime_config).__name__}."
-            )
         if runtime_config.token is not None:
             _warn_inline_token(runtime_config)
         return runtime_config
@@ -225,4 +246,4 @@ def _warn_inline_token(runtime_config: QiskitRuntimeConfig) -> None:
     )
 
 
-__all__ = ["QiskitRuntimeConfig", "aresolve_runtime_config"]
+__all__ = ["QiskitRuntimeConfig", "aresolve_runtime_config", "check_runtime_choice"]

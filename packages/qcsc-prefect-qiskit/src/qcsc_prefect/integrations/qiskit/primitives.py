@@ -21,14 +21,14 @@ from prefect.results import resolve_serializer
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from ._logging import run_logger
-from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
+from .blocks import QiskitRuntimeConfig, aresolve_runtime_config, check_runtime_choice
 from .cache import (
     qiskit_estimator_submit_cache_key,
     qiskit_result_fetch_cache_key,
     qiskit_sampler_submit_cache_key,
 )
 from .digests import build_qiskit_estimator_input_digest, build_qiskit_sampler_input_digest
-from .errors import InvalidInputError, RuntimeConfigError
+from .errors import InvalidInputError
 from .fetch import cancel_job, fetch_qiskit_job_result_task, job_status
 from .retry import qiskit_retry_delays, should_retry_qiskit_fetch_failure
 from .submit import submit_estimator_job_task, submit_sampler_job_task
@@ -180,16 +180,7 @@ class _QCSCPrimitive:
         runtime_block_name: str | None = None,
         options: object | None = None,
     ) -> None:
-        if (runtime_config is None) == (runtime_block_name is None):
-            raise RuntimeConfigError(
-                f"{type(self).__name__} needs exactly one of `runtime_config=` (a "
-                "QiskitRuntimeConfig) or `runtime_block_name=` (a saved Block's name)."
-            )
-        if runtime_config is not None and not isinstance(runtime_config, QiskitRuntimeConfig):
-            raise RuntimeConfigError(
-                "`runtime_config=` must be a QiskitRuntimeConfig, got "
-                f"{type(runtime_config).__name__}."
-            )
+        check_runtime_choice(runtime_config, runtime_block_name, who=type(self).__name__)
         self.runtime_config = runtime_config
         self.runtime_block_name = runtime_block_name
         self.options = options
