@@ -9,7 +9,8 @@ BOOTSTRAP_INPUTS := constraints.txt requirements-dev.txt \
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: venv test test-slow demo reliability bench lint typecheck check clean
+.PHONY: venv test test-slow demo reliability bench lint typecheck check clean \
+	stack-up stack-down stack-status load
 
 venv: $(STAMP)
 
@@ -48,6 +49,27 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy packages/qcsc-prefect-qiskit/src packages/qcsc-runtime-emulator/src
 
 check: lint typecheck test
+
+# The production-shaped local stack (issue 13): PostgreSQL, a Prefect server on it, the Runtime
+# emulator and STACK_WORKERS process workers, all on loopback, state in .stack/ (see
+# docs/deployment.md). `make stack-down` keeps the data; `make stack-down STACK_CLEAN=1` deletes it.
+STACK_WORKERS ?= 2
+STACK_WORKER_LIMIT ?= 4
+STACK_CLEAN ?=
+
+stack-up: $(STAMP)
+	$(PY) stack/stack.py up --workers $(STACK_WORKERS) --limit $(STACK_WORKER_LIMIT)
+
+stack-down: $(STAMP)
+	$(PY) stack/stack.py down $(if $(STACK_CLEAN),--clean,)
+
+stack-status: $(STAMP)
+	$(PY) stack/stack.py status
+
+# Load test on the running stack (never part of `make test`): 3 simulated hosts, 20 flow runs x
+# 10 jobs, faults, a worker killed mid-run; fails unless created = live = distinct inputs.
+load: $(STAMP)
+	$(PY) benchmarks/load/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo-state
