@@ -1,0 +1,471 @@
+"""Contracts with Prefect: one real test per Prefect behaviour the library relies on.
+
+Every test runs real flows and tasks against the run's Prefect server (see ``tests/conftest.py``).
+When one fails after a Prefect upgrade, the assumption named in its docstring no longer holds:
+change the library (and ``docs/prefect-behaviour.md``) before changing the test.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import prefect
+import pytest
+from packaging.version import Version
+from prefect import flow, task
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.filesystems import LocalFileSystem
+from prefect.locking.filesystem import FileSystemLockManager
+from prefect.results import ResultStore, aget_default_result_storage, resolve_serializer
+from prefect.settings import (
+    PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK,
+    PREFECT_TASKS_REFRESH_CACHE,
+    temporary_settings,
+)
+from prefect.states import Completed, Failed, State, get_state_exception
+from prefect.transactions import get_transaction
+
+PREFECT_VERSION = Version(prefect.__version__)
+
+
+def _key(context: Any, parameters: dict[str, Any]) -> str:
+    return str(parameters["key"])
+
+
+def _no_key(context: Any, parameters: dict[str, Any]) -> None:
+    return None
+
+
+def _broken_key(context: Any, parameters: dict[str, Any]) -> str:
+    raise ValueError("this key function always fails")
+
+
+def _unique(prefix: str) -> str:
+    return f"contract-{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def storage() -> Path:
+    """The local result storage every task of this run persists into."""
+    return Path(os.environ["PREFECT_LOCAL_STORAGE_PATH"])
+
+
+def _files(directory: Path) -> list[str]:
+    if not directory.exists():
+        return []
+    return sorted(p.name for p in directory.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+async def test_cache_key_fn_drops_a_policys_isolation_and_lock_manager(tmp_path: Path) -> None:
+    """The submit step takes its own lock: ``cache_key_fn`` replaces a SERIALIZABLE policy.
+
+    Both ``with_options(cache_key_fn=...)`` and ``@task(cache_key_fn=..., cache_policy=...)``
+    build a fresh ``CacheKeyFnPolicy`` without the policy's isolation level and lock manager,
+    while the configured policy holds its lock during the body.
+    """
+    lock_manager = FileSystemLockManager(lock_files_directory=tmp_path)
+    policy = CacheKeyFnPolicy(cache_key_fn=_key).configure(
+        isolation_level="SERIALIZABLE", lock_manager=lock_manager
+    )
+
+    @task(cache_policy=policy, persist_result=True)
+    async def isolation(key: str) -> tuple[str, bool]:
+        transaction = get_transaction()
+        assert transaction is not None
+        assert transaction.isolation_level is not None
+        return transaction.isolation_level.name, lock_manager.is_locked(key)
+
+    both = task(cache_policy=policy, cache_key_fn=_key, persist_result=True)(isolation.fn)
+
+    @flow
+    async def run(key: str) -> list[tuple[str, bool]]:
+        return [
+            await isolation(f"{key}-policy"),
+            await isolation.with_options(cache_key_fn=_key)(f"{key}-with-options"),
+            await both(f"{key}-both"),
+        ]
+
+    assert await run(_unique("isolation")) == [
+        ("SERIALIZABLE", True),
+        ("READ_COMMITTED", False),
+        ("READ_COMMITTED", False),
+    ]
+    assert isolation.with_options(cache_key_fn=_key).cache_policy.lock_manager is None
+
+
+# --------------------------------------------------------------------------- run identities
+
+
+async def test_task_retries_keep_the_task_run_and_flow_retries_create_new_ones() -> None:
+    """The idempotency identity without a digest: flow run id, flow attempt and call order.
+
+    A task retry is the same task run (same id, ``run_count`` + 1); a flow retry keeps the flow
+    run id, increments its ``run_count`` and gives every task call a new task run.
+    """
+    seen: list[tuple[UUID, int, UUID | None, UUID, int]] = []
+
+    @task(retries=1, retry_delay_seconds=0, cache_policy=NO_CACHE)
+    async def attempt() -> None:
+        task_ctx = TaskRunContext.get()
+        flow_ctx = FlowRunContext.get()
+        assert task_ctx is not None and flow_ctx is not None and flow_ctx.flow_run is not None
+        task_run, flow_run = task_ctx.task_run, flow_ctx.flow_run
+        seen.append(
+            (task_run.id, task_run.run_count, task_run.flow_run_id, flow_run.id, flow_run.run_count)
+        )
+        if task_run.run_count == 1:
+            raise RuntimeError("first task attempt")
+
+    @flow(retries=1, retry_delay_seconds=0)
+    async def run() -> None:
+        await attempt()
+        flow_ctx = FlowRunContext.get()
+        assert flow_ctx is not None and flow_ctx.flow_run is not None
+        if flow_ctx.flow_run.run_count == 1:
+            raise RuntimeError("first flow attempt")
+
+    await run()
+    assert len(seen) == 4
+    columns = [list(column) for column in zip(*seen, strict=True)]
+    task_runs, task_counts, parents, flow_runs, flow_counts = columns
+    assert task_runs[0] == task_runs[1] != task_runs[2] == task_runs[3]
+    assert task_counts == [1, 2, 1, 2]
+    assert set(parents) == set(flow_runs) == {flow_runs[0]}
+    assert flow_counts == [1, 1, 2, 2]
+
+
+# --------------------------------------------------------------------------- caching
+
+
+async def test_a_cache_key_of_none_runs_every_time_and_persists_nothing(storage: Path) -> None:
+    """The submit task's key must never be ``None``: that silently turns off persistence."""
+    runs: list[int] = []
+
+    @task(cache_key_fn=_no_key, persist_result=True)
+    async def body() -> str:
+        runs.append(1)
+        return "value"
+
+    @flow
+    async def run() -> list[str]:
+        return [(await body(return_state=True)).name for _ in range(2)]
+
+    assert await run() == ["Completed", "Completed"]
+    assert len(runs) == 2
+    assert _files(storage) == []
+
+
+async def test_a_key_function_that_raises_runs_the_body_uncached(
+    storage: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The submit task refuses by itself: a raising key function only logs an ERROR."""
+    runs: list[int] = []
+
+    @task(cache_key_fn=_broken_key, persist_result=True)
+    async def body() -> str:
+        runs.append(1)
+        return "value"
+
+    @flow
+    async def run() -> list[str]:
+        return [(await body(return_state=True)).name for _ in range(2)]
+
+    with caplog.at_level(logging.ERROR):
+        assert await run() == ["Completed", "Completed"]
+    assert len(runs) == 2
+    assert _files(storage) == []
+    assert "Error encountered when computing cache key" in caplog.text
+
+
+async def test_a_key_function_key_is_the_raw_file_name_and_the_transaction_key(
+    storage: Path,
+) -> None:
+    """Keys name result files verbatim, and the task body can read its own key."""
+    key = _unique("raw")
+
+    @task(cache_key_fn=_key, persist_result=True)
+    async def body(key: str) -> str | None:
+        transaction = get_transaction()
+        return transaction.key if transaction is not None else None
+
+    @flow
+    async def run(key: str) -> list[State[Any]]:
+        return [await body(key, return_state=True) for _ in range(2)]
+
+    first, second = await run(key)
+    assert (first.name, second.name) == ("Completed", "Cached")
+    assert await first.result() == key
+    assert _files(storage) == [key]
+
+
+async def test_an_expired_record_is_a_miss() -> None:
+    """``cache_expiration`` is honoured: after it, the body runs again."""
+    key = _unique("expiry")
+    runs: list[int] = []
+
+    @task(cache_key_fn=_key, cache_expiration=timedelta(seconds=1), persist_result=True)
+    async def body(key: str) -> int:
+        runs.append(1)
+        return len(runs)
+
+    @flow
+    async def run(key: str) -> str:
+        return (await body(key, return_state=True)).name
+
+    assert [await run(key), await run(key)] == ["Completed", "Cached"]
+    time.sleep(1.5)
+    assert await run(key) == "Completed"
+    assert len(runs) == 2
+
+
+async def test_an_unreadable_record_is_a_silent_miss(storage: Path) -> None:
+    """A record that no longer deserializes re-runs the body (and is overwritten)."""
+    key = _unique("unreadable")
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / key).write_text("not a result record")
+
+    @task(cache_key_fn=_key, persist_result=True)
+    async def body(key: str) -> str:
+        return "fresh"
+
+    @flow
+    async def run(key: str) -> State[Any]:
+        return await body(key, return_state=True)
+
+    state = await run(key)
+    assert state.name == "Completed"
+    assert json.loads((storage / key).read_text())["metadata"]["storage_key"].endswith(key)
+
+
+async def test_refresh_cache_reruns_a_cached_task() -> None:
+    """``refresh_cache`` (task option or setting) re-runs the body: the library reads both."""
+    key = _unique("refresh")
+    seen: list[tuple[bool, bool]] = []
+
+    @task(cache_key_fn=_key, persist_result=True)
+    async def body(key: str) -> None:
+        task_ctx = TaskRunContext.get()
+        assert task_ctx is not None
+        seen.append((bool(task_ctx.task.refresh_cache), bool(PREFECT_TASKS_REFRESH_CACHE.value())))
+
+    @flow
+    async def run(key: str, refresh_option: bool) -> str:
+        runnable = body.with_options(refresh_cache=True) if refresh_option else body
+        return (await runnable(key, return_state=True)).name
+
+    assert await run(key, False) == "Completed"
+    assert await run(key, False) == "Cached"
+    assert await run(key, True) == "Completed"
+    with temporary_settings(updates={PREFECT_TASKS_REFRESH_CACHE: True}):
+        assert await run(key, False) == "Completed"
+    assert seen == [(False, False), (True, False), (False, True)]
+
+
+# --------------------------------------------------------------------------- result store
+
+
+async def test_result_store_writes_reads_and_checks_records_by_key(tmp_path: Path) -> None:
+    """The result-store API: ``awrite``/``aread``/``aexists`` by key; no delete exists.
+
+    A record written with an expiration in the past stays on disk but counts as absent.
+    """
+    store = ResultStore(result_storage=LocalFileSystem(basepath=str(tmp_path)))
+    await store.awrite({"job_id": "d1"}, key="live")
+    assert await store.aexists("live")
+    assert (await store.aread("live")).result == {"job_id": "d1"}
+    assert (tmp_path / "live").is_file()
+
+    await store.awrite({"job_id": "d2"}, key="gone", expiration=datetime.now(UTC) - timedelta(1))
+    assert (tmp_path / "gone").is_file()
+    assert not await store.aexists("gone")
+    assert not store.exists("gone")
+    assert not await store.aexists("never-written")
+
+
+async def test_overwriting_a_cached_record_with_a_past_expiration_invalidates_it(
+    storage: Path,
+) -> None:
+    """How a stale submit-cache entry can be invalidated through Prefect's own API.
+
+    The task's result store (``TaskRunContext.result_store``) writes into the same storage the
+    cache reads; an expired record there makes the next call run the body again.
+    """
+    key = _unique("invalidate")
+    runs: list[int] = []
+
+    @task(cache_key_fn=_key, persist_result=True)
+    async def body(key: str) -> int:
+        runs.append(1)
+        return len(runs)
+
+    @task(cache_policy=NO_CACHE)
+    async def invalidate(key: str) -> str:
+        task_ctx = TaskRunContext.get()
+        assert task_ctx is not None
+        store = task_ctx.result_store
+        await store.awrite(None, key=key, expiration=datetime.now(UTC) - timedelta(seconds=1))
+        return str(type(store.result_storage).__name__)
+
+    @flow
+    async def run(key: str, *, invalidate_first: bool = False) -> str:
+        if invalidate_first:
+            assert await invalidate(key) == "LocalFileSystem"
+        return (await body(key, return_state=True)).name
+
+    assert [await run(key), await run(key)] == ["Completed", "Cached"]
+    assert await run(key, invalidate_first=True) == "Completed"
+    assert await run(key) == "Cached"
+    assert len(runs) == 2
+    assert _files(storage) == [key]
+
+
+async def test_default_result_storage_is_the_local_storage_path(storage: Path) -> None:
+    """The fetch step finds persisted records under the default storage's ``basepath``."""
+    default = await aget_default_result_storage()
+    assert isinstance(default, LocalFileSystem)
+    assert Path(str(default.basepath)).expanduser().resolve() == storage.resolve()
+
+
+async def test_default_storage_block_setting_persists_into_a_saved_block(
+    tmp_path: Path, storage: Path
+) -> None:
+    """``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`` moves the cache into a saved file-system block."""
+    block_name = _unique("block")
+    block_dir = tmp_path / "block-storage"
+    await LocalFileSystem(basepath=str(block_dir)).asave(block_name)
+    key = _unique("blocked")
+
+    @task(cache_key_fn=_key, persist_result=True)
+    async def body(key: str) -> str:
+        task_ctx = TaskRunContext.get()
+        assert task_ctx is not None
+        return str(getattr(task_ctx.result_store.result_storage, "basepath", None))
+
+    @flow
+    async def run(key: str) -> State[Any]:
+        return await body(key, return_state=True)
+
+    setting = {PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK: f"local-file-system/{block_name}"}
+    with temporary_settings(updates=setting):
+        state = await run(key)
+        assert (await aget_default_result_storage())._block_document_name == block_name
+    assert state.name == "Completed"
+    assert Path(await state.result()).resolve() == block_dir.resolve()
+    assert key in _files(block_dir)  # beside it, the flow's own result
+    assert _files(storage) == []
+
+
+def test_serializers_resolve_by_type_string() -> None:
+    """Our serializer registers itself by its ``type``; unknown names raise."""
+    assert resolve_serializer("qiskit-runtime-json").type == "qiskit-runtime-json"
+    assert resolve_serializer("compressed/pickle").type == "compressed/pickle"
+    with pytest.raises(ValueError):
+        resolve_serializer("no-such-serializer")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def _retry_always(task: Any, task_run: Any, state: State[Any]) -> bool:
+    return True
+
+
+def _retry_if(flag: bool, task: Any, task_run: Any, state: State[Any]) -> bool:
+    return flag
+
+
+async def _aretry_on_value_error(task: Any, task_run: Any, state: State[Any]) -> bool:
+    return isinstance(state.data, ValueError)
+
+
+async def _attempts(condition: Any) -> int:
+    attempts: list[int] = []
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=condition, cache_policy=NO_CACHE)
+    async def failing() -> None:
+        attempts.append(1)
+        raise ValueError("always")
+
+    @flow
+    async def run() -> str:
+        return (await failing(return_state=True)).name
+
+    assert await run() == "Failed"
+    return len(attempts)
+
+
+async def test_retry_condition_functions() -> None:
+    """``should_retry_qiskit_fetch_failure`` is a plain function, honoured on every version.
+
+    A plain or async function decides each retry and receives the raised exception as
+    ``state.data``. A ``functools.partial`` silently disabled retries up to Prefect 3.8; 3.9
+    calls any callable.
+    """
+    assert await _attempts(_retry_always) == 3
+    assert await _attempts(_aretry_on_value_error) == 3
+    partial_attempts = await _attempts(functools.partial(_retry_if, True))
+    assert partial_attempts == (3 if PREFECT_VERSION >= Version("3.9") else 1)
+
+
+def test_get_state_exception_reads_a_failed_state_synchronously() -> None:
+    """The retry classifier reads a failed state's exception with ``_sync=True``."""
+    error = ValueError("boom")
+    assert get_state_exception(Failed(data=error), _sync=True) is error  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        get_state_exception(Completed(data=1), _sync=True)  # type: ignore[call-arg]
+
+
+# --------------------------------------------------------------------------- contexts, artifacts
+
+
+def test_no_run_context_outside_a_run() -> None:
+    """Blocks and artifacts decide whether they run inside Prefect by these contexts."""
+    assert FlowRunContext.get() is None
+    assert TaskRunContext.get() is None
+
+
+async def test_async_artifact_functions_create_readable_artifacts() -> None:
+    """The progress, markdown and table artifacts the library writes, read back."""
+    keys = {kind: _unique(kind) for kind in ("progress", "markdown", "table")}
+
+    @task(cache_policy=NO_CACHE)
+    async def record(keys: dict[str, str]) -> None:
+        artifact_id = await acreate_progress_artifact(0.0, key=keys["progress"])
+        await aupdate_progress_artifact(artifact_id, 100.0)
+        await acreate_markdown_artifact("**done**", key=keys["markdown"])
+        await acreate_table_artifact([{"pub": 0, "shots": 100}], key=keys["table"])
+
+    @flow
+    async def run(keys: dict[str, str]) -> None:
+        await record(keys)
+
+    await run(keys)
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys.values())))
+        )
+    data = {artifact.key: artifact.data for artifact in artifacts}
+    assert data[keys["progress"]] == 100.0
+    assert data[keys["markdown"]] == "**done**"
+    assert json.loads(str(data[keys["table"]])) == [{"pub": 0, "shots": 100}]
