@@ -14,9 +14,10 @@ Key formats (``v1`` is :data:`CACHE_KEY_VERSION`):
   of the SHA-256 of the instance (CRN), or ``noinstance``. Job ids outside ``[a-z0-9-]`` (or
   longer than 64 characters) are replaced by ``h`` + 32 hex of their SHA-256.
 
-The submit step tags the Runtime job with :func:`idempotency_tag` of
-:func:`submit_identity_key`, so a crash between the POST and the cache write can be reconciled
-by looking the tag up.
+The submit step tags each Runtime job with :func:`idempotency_tag` (kind
+``"<primitive>-submit"``) of the submission's identity: the input digest when the submission has
+one, else an identity of the flow run and its inputs (``submit.py``). A crash between the POST
+and the cache write is then reconciled by looking the tag up.
 
 What Prefect 3.8.8 does when a key function raises: ``compute_transaction_key``
 (``prefect/task_engine.py``) catches the exception, logs ``Error encountered when computing cache
@@ -29,19 +30,18 @@ valid ``input_digest`` when a submit cache is requested.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from prefect.cache_policies import CacheKeyFnPolicy
-from pydantic import ValidationError
 
 from .digests import is_input_digest
 from .errors import InvalidInputError
-from .jobs import JobReference
+from .jobs import JobReference, parse_job_reference
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from prefect.context import TaskRunContext
 
     from .jobs import PrimitiveName
@@ -98,7 +98,7 @@ def idempotency_tag(kind: str, key: str) -> str:
     Args:
         kind: What is being made idempotent, e.g. ``"sampler-submit"`` (``[a-z0-9-]``, at most
             32 characters).
-        key: The identity of the submission, normally :func:`submit_identity_key`'s result.
+        key: The identity of the submission (for example its input digest).
 
     Returns:
         For example ``qcsc-idem-v1-sampler-submit-3f2a...`` (40 hex).
@@ -163,8 +163,9 @@ def qiskit_result_fetch_cache_key(
 
     Args:
         context: The task run context Prefect passes (unused).
-        parameters: The task's parameters; ``job_reference`` is a ``JobReference``, a dict or
-            JSON text of one, or a plain job id string.
+        parameters: The task's parameters; ``job_reference`` is read by
+            `~qcsc_prefect.integrations.qiskit.jobs.parse_job_reference` (a ``JobReference``, a
+            dict or JSON text of one, or a job id string).
 
     Returns:
         ``qcsc-qiskit-v1-fetch-<job id>-<12 hex of the instance, or "noinstance">``.
@@ -211,36 +212,11 @@ def _input_digest(parameters: Mapping[str, Any], primitive: PrimitiveName) -> st
 
 
 def _job_identity(job_reference: object) -> tuple[str, str | None]:
-    """Return ``(job_id, instance)`` from any accepted form of a job reference."""
-    if isinstance(job_reference, JobReference):
-        return job_reference.job_id, job_reference.instance
-    if isinstance(job_reference, str) and job_reference.lstrip().startswith("{"):
-        try:
-            job_reference = json.loads(job_reference)
-        except json.JSONDecodeError as exc:
-            raise _bad_reference(job_reference, f"it is not valid JSON ({exc})") from exc
-    if isinstance(job_reference, Mapping):
-        try:
-            reference = JobReference.model_validate(dict(job_reference))
-        except ValidationError as exc:
-            raise _bad_reference(job_reference, f"it is not a JobReference ({exc})") from exc
+    """Return ``(job_id, instance)`` from any form `parse_job_reference` accepts."""
+    reference = parse_job_reference(job_reference)
+    if isinstance(reference, JobReference):
         return reference.job_id, reference.instance
-    if isinstance(job_reference, str) and job_reference.strip():
-        return job_reference.strip(), None
-    if job_reference is None:
-        raise InvalidInputError(
-            "the fetch cache key needs the job_reference parameter (the JobReference returned "
-            "by the submit task, or a job id).",
-            argument="job_reference",
-        )
-    raise _bad_reference(job_reference, "expected a JobReference, a dict of one or a job id")
-
-
-def _bad_reference(value: object, why: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"job_reference {_preview(value)} cannot be used for the fetch cache key: {why}.",
-        argument="job_reference",
-    )
+    return reference, None
 
 
 __all__ = [

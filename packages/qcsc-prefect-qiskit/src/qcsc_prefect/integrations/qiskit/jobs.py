@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final, Literal, TypeAlias, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from qiskit.primitives import PrimitiveResult  # noqa: TC002  (a TypedDict field type, needed at runtime)
+
+from .errors import InvalidInputError
 
 #: The primitives the library can run.
 PrimitiveName: TypeAlias = Literal["sampler", "estimator"]
@@ -48,7 +52,11 @@ class JobReference(BaseModel):
         default=None, description="The job tag that makes this submission idempotent."
     )
     submitted_at: datetime = Field(description="When the job was submitted (UTC).")
-    session_id: str | None = Field(default=None, description="The session or batch id, if any.")
+    session_id: str | None = Field(
+        default=None,
+        description="The session or batch id. Always `None` today: jobs run in job mode; the "
+        "field is kept so that stored references stay valid when sessions and batches come.",
+    )
     shots: int | None = Field(default=None, description="The default shots requested (sampler).")
     precision: float | None = Field(
         default=None, description="The default precision requested (estimator)."
@@ -62,6 +70,58 @@ class JobReference(BaseModel):
         description="The Prefect cache key the submit task stored this reference under, so a "
         "failed job's entry can be invalidated.",
     )
+
+
+def parse_job_reference(value: object) -> JobReference | str:
+    """Read a job reference in any accepted form: the one parser of the library.
+
+    The rule:
+
+    * a `JobReference` is returned as is;
+    * a mapping is validated as a `JobReference` (``model_dump()`` output, for example);
+    * a string whose first character is ``{`` is JSON object text of a `JobReference`
+      (``model_dump_json()`` output) and is validated as one;
+    * any other non-blank string is a job id, returned stripped of surrounding white space.
+
+    Args:
+        value: What the caller passed as ``job_reference``.
+
+    Returns:
+        The `JobReference`, or the job id string.
+
+    Raises:
+        InvalidInputError: (``argument="job_reference"``) ``value`` is ``None``, blank, of
+            another type, malformed JSON, or not a valid `JobReference`.
+    """
+    if isinstance(value, JobReference):
+        return value
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise _bad_reference(f"{_preview(value)} is not valid JSON ({exc})") from exc
+    if isinstance(value, Mapping):
+        try:
+            return JobReference.model_validate(dict(value))
+        except ValidationError as exc:
+            raise _bad_reference(f"{_preview(value)} is not a valid job reference: {exc}") from exc
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    got = "a blank string" if isinstance(value, str) else type(value).__name__
+    raise _bad_reference(f"must be given, got {got}")
+
+
+def _bad_reference(problem: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"`job_reference` {problem}. Pass the JobReference returned by a submit task (or its "
+        "model_dump()/model_dump_json()), or a job id string.",
+        argument="job_reference",
+    )
+
+
+def _preview(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class FetchOutput(TypedDict):
@@ -92,4 +152,5 @@ __all__ = [
     "JobReference",
     "JobStatus",
     "PrimitiveName",
+    "parse_job_reference",
 ]
