@@ -1,0 +1,142 @@
+"""Two hosts, one PostgreSQL-backed Prefect server, one emulator: one job per input.
+
+The stack is the real one from ``stack/stack.py`` (PostgreSQL 15 run as ``postgres``, a Prefect
+server on it, the Runtime emulator), brought up in a temporary directory on free loopback ports.
+Each "host" is a subprocess with its own HOME, PREFECT_HOME, lock directory and local result
+storage; they share only the stack's ``env`` (Prefect API, lock URL, shared results block,
+emulator). Both submit the same global-scope inputs at the same moment.
+
+Skipped only when PostgreSQL's server binaries are absent and cannot be installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HOST = Path(__file__).with_name("host.py")
+INPUTS = 5
+
+
+def _load_stack_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("qcsc_stack", REPO / "stack" / "stack.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+stack_module = _load_stack_module()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Any:
+    try:
+        stack_module.find_pg_bindir(install=True)
+    except stack_module.StackError as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    directory = Path(tempfile.mkdtemp(prefix="qcsc-scaleout-"))
+    cmd = [sys.executable, str(REPO / "stack" / "stack.py")]
+    up = subprocess.run(
+        [*cmd, "up", "--dir", str(directory), "--workers", "0", "--no-ui", "--timeout", "90"],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        yield stack_module.Stack(directory)
+    finally:
+        subprocess.run([*cmd, "down", "--dir", str(directory), "--clean"], timeout=90, check=False)
+
+
+def _emulator_jobs(emulator_url: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{emulator_url}/_emulator/jobs", timeout=10) as response:
+        payload = json.loads(response.read())
+    jobs = payload["jobs"] if isinstance(payload, dict) else payload
+    assert isinstance(jobs, list)
+    return jobs
+
+
+def test_two_hosts_submit_each_input_once(stack: Any) -> None:
+    joining = stack_module.read_env_file(stack.env_path)
+    assert stack.env_path.stat().st_mode & 0o077 == 0, ".stack/env must be owner-only"
+    work = stack.dir / "test"
+    work.mkdir()
+    go = work / "go"
+    hosts = []
+    for name in ("host-a", "host-b"):
+        env = stack_module.host_env(stack.host_dir(name), joining)
+        ready = work / f"{name}.ready"
+        proc = subprocess.Popen(
+            [sys.executable, str(HOST), str(ready), str(go), str(INPUTS)],
+            env=env,
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        hosts.append((name, proc, ready))
+    deadline = time.monotonic() + 60
+    while not all(ready.exists() for _, _, ready in hosts):
+        for name, proc, _ in hosts:
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited early: {proc.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "hosts did not get ready in 60 s"
+        time.sleep(0.05)
+    go.write_text("go")
+
+    results: dict[str, dict[str, str]] = {}
+    for name, proc, _ in hosts:
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0, f"{name} failed:\n{err[-4000:]}"
+        results[name] = json.loads(out.strip().splitlines()[-1])
+
+    jobs = _emulator_jobs(joining["QCSC_EMULATOR_URL"])
+    assert results["host-a"] == results["host-b"], "the hosts got different jobs"
+    assert len(results["host-a"]) == INPUTS
+    assert len(jobs) == INPUTS, (
+        f"{len(jobs)} jobs created for {INPUTS} inputs: "
+        f"{sorted((j['id'], j['status']) for j in jobs)}"
+    )
+    assert {job["id"] for job in jobs} == set(results["host-a"].values())
+
+    # No secret in the server's database: dump it whole (logs, artifacts, parameters, blocks...).
+    creds = json.loads((stack.dir / "secrets.json").read_text())
+    state = stack_module.State.load(stack.state_path)
+    postgres = stack_module.Postgres(stack.pg_dir, state.pg_port)
+    dump = postgres._run(
+        [
+            str(postgres.bindir / "pg_dump"),
+            "-h",
+            str(stack.pg_dir),
+            "-p",
+            str(state.pg_port),
+            "-U",
+            "postgres",
+            "--data-only",
+            stack_module.PREFECT_DB,
+        ]
+    ).stdout
+    assert "scaleout-two-hosts" in dump, "the dump should hold the flow runs"
+    for secret_name in ("lock_password", "emulator_api_key", "prefect_password"):
+        assert creds[secret_name] not in dump, f"{secret_name} found in the Prefect database"
+    counts = postgres.psql(
+        "SELECT (SELECT count(*) FROM log), (SELECT count(*) FROM flow_run);",
+        database=stack_module.PREFECT_DB,
+    )
+    logs, flow_runs = (int(x) for x in counts.strip().split("|"))
+    assert flow_runs >= 2 and logs > 0
