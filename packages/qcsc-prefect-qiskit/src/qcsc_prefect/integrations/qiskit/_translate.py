@@ -8,10 +8,12 @@ qiskit-ibm-runtime raises different classes for the same HTTP failure depending 
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Final
+from typing import Final, Literal
 
 from qiskit.providers.exceptions import QiskitBackendNotFoundError
 from qiskit_ibm_runtime.accounts.exceptions import InvalidAccountError
@@ -44,6 +46,58 @@ from .errors import (
 )
 
 _REASON_CODE: Final = re.compile(r"[Ee]rror code:? *(\d{3,5})")
+
+#: errno values of network failures (OSError subclasses without a dedicated class).
+NETWORK_ERRNOS: Final[frozenset[int]] = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ETIMEDOUT,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.ENETRESET,
+        errno.EHOSTDOWN,
+        errno.EHOSTUNREACH,
+    }
+)
+
+#: Transport exceptions of requests/urllib3 matched by ``module.Class`` anywhere in the MRO, so
+#: that neither library has to be imported here.
+NETWORK_EXCEPTION_NAMES: Final[frozenset[str]] = frozenset(
+    {
+        "requests.exceptions.ConnectionError",
+        "requests.exceptions.Timeout",
+        "requests.exceptions.ChunkedEncodingError",
+        "urllib3.exceptions.ProtocolError",
+        "urllib3.exceptions.NewConnectionError",
+        "urllib3.exceptions.TimeoutError",
+        "urllib3.exceptions.MaxRetryError",
+        "http.client.RemoteDisconnected",
+        "http.client.IncompleteRead",
+    }
+)
+
+
+def network_failure(exc: BaseException) -> Literal["network", "timeout"] | None:
+    """Say whether ``exc`` itself (not its chain) is a transport failure, and which kind.
+
+    Returns:
+        ``"network"`` for a connection failure (a class in `NETWORK_EXCEPTION_NAMES`,
+        ``ConnectionError``, ``socket.gaierror``/``herror``, or an ``OSError`` with an errno in
+        `NETWORK_ERRNOS`), ``"timeout"`` for any other ``TimeoutError``, else ``None``.
+    """
+    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
+    if names & NETWORK_EXCEPTION_NAMES:
+        return "network"
+    if isinstance(exc, ConnectionError | socket.gaierror | socket.herror):
+        return "network"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, OSError) and exc.errno in NETWORK_ERRNOS:
+        return "network"
+    return None
 
 
 def exception_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -133,7 +187,7 @@ def _describe_api_failure(status: int | None, detail: str) -> str:
 
 def _account_error(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
     status = http_status(exc)
-    if status is None and _network_failure(exc):
+    if status is None and any(network_failure(link) for link in exception_chain(exc)):
         status = NO_RESPONSE
     # Rate limiting (429), a server error (5xx) or no answer at all (-1) from IAM or instance
     # discovery says nothing about the credentials: keep it a transient API error, so that a
@@ -154,19 +208,6 @@ def _account_error(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
         http_status=status,
         job_id=job_id,
     )
-
-
-def _network_failure(exc: BaseException) -> bool:
-    """Whether the chain holds a transport failure (connection refused, reset, dropped)."""
-    for link in exception_chain(exc):
-        names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(link).__mro__}
-        if names & {
-            "requests.exceptions.ConnectionError",
-            "urllib3.exceptions.ProtocolError",
-            "http.client.RemoteDisconnected",
-        } or isinstance(link, ConnectionError):
-            return True
-    return False
 
 
 def _failed(exc: BaseException, job_id: str | None) -> QCSCQiskitError:
@@ -233,11 +274,6 @@ _TRANSLATIONS: Final[tuple[tuple[type[BaseException], _Translator], ...]] = (
     (IBMError, _api_error),
     (JobError, _failed),
 )
-
-
-def translated_type(exc_type: type[BaseException]) -> bool:
-    """Return whether ``exc_type`` is part of the upstream surface this module translates."""
-    return any(issubclass(exc_type, theirs) for theirs, _ in _TRANSLATIONS)
 
 
 def translate(exc: BaseException, *, job_id: str | None = None) -> QCSCQiskitError | None:

@@ -32,11 +32,9 @@ network error is classified by the first link of its own cause/context chain tha
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import random
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
@@ -44,7 +42,13 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 from prefect.states import get_state_exception
 
 from ._logging import run_logger
-from ._translate import exception_chain, translate
+from ._translate import (
+    NETWORK_ERRNOS,
+    NETWORK_EXCEPTION_NAMES,
+    exception_chain,
+    network_failure,
+    translate,
+)
 from .errors import (
     NO_RESPONSE,
     BackendNotFoundError,
@@ -85,38 +89,6 @@ TERMINAL_HTTP_REASONS: Final[dict[int, str]] = {
     404: "results-gone",
     409: "conflict",
 }
-
-#: errno values of network failures (OSError subclasses without a dedicated class).
-NETWORK_ERRNOS: Final[frozenset[int]] = frozenset(
-    {
-        errno.ECONNREFUSED,
-        errno.ECONNRESET,
-        errno.ECONNABORTED,
-        errno.EPIPE,
-        errno.ETIMEDOUT,
-        errno.ENETDOWN,
-        errno.ENETUNREACH,
-        errno.ENETRESET,
-        errno.EHOSTDOWN,
-        errno.EHOSTUNREACH,
-    }
-)
-
-#: Transport exceptions of requests/urllib3 matched by ``module.Class`` anywhere in the MRO, so
-#: that neither library has to be imported here.
-NETWORK_EXCEPTION_NAMES: Final[frozenset[str]] = frozenset(
-    {
-        "requests.exceptions.ConnectionError",
-        "requests.exceptions.Timeout",
-        "requests.exceptions.ChunkedEncodingError",
-        "urllib3.exceptions.ProtocolError",
-        "urllib3.exceptions.NewConnectionError",
-        "urllib3.exceptions.TimeoutError",
-        "urllib3.exceptions.MaxRetryError",
-        "http.client.RemoteDisconnected",
-        "http.client.IncompleteRead",
-    }
-)
 
 _LOGGER: Final = logging.getLogger(__name__)
 
@@ -180,19 +152,6 @@ _RULES: Final[tuple[_Rule, ...]] = (
 )
 
 
-def _classify_network(exc: BaseException) -> FailureDecision | None:
-    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
-    if names & NETWORK_EXCEPTION_NAMES:
-        return _transient("network")
-    if isinstance(exc, ConnectionError | socket.gaierror | socket.herror):
-        return _transient("network")
-    if isinstance(exc, TimeoutError):
-        return _transient("timeout")
-    if isinstance(exc, OSError) and exc.errno in NETWORK_ERRNOS:
-        return _transient("network")
-    return None
-
-
 def _classify_link(exc: BaseException) -> FailureDecision | None:
     ours = translate(exc)
     if ours is not None:
@@ -201,7 +160,8 @@ def _classify_link(exc: BaseException) -> FailureDecision | None:
                 return decide(ours)
         if isinstance(ours, QCSCQiskitError):
             return _terminal(f"unclassified: {type(ours).__name__}")
-    return _classify_network(exc)
+    kind = network_failure(exc)
+    return None if kind is None else _transient(kind)
 
 
 def classify(exc: BaseException) -> FailureDecision:
