@@ -8,7 +8,8 @@ boundary (``_translate.py``), with the original exception kept as ``__cause__``.
 
     QCSCQiskitError
     ├── RuntimeConfigError      (ValueError)    bad or missing runtime configuration
-    │   └── BackendNotFoundError                the backend name is unknown
+    │   ├── BackendNotFoundError                the backend name is unknown
+    │   └── SubmitLockError                     the configured submit lock cannot be used
     ├── InvalidInputError       (ValueError)    bad pubs/shots/precision/options; nothing submitted
     ├── RuntimeApiError         .http_status    the service answered an error, or nothing
     │   ├── RuntimeAuthError                    401/403 or a rejected API key
@@ -83,6 +84,14 @@ class BackendNotFoundError(RuntimeConfigError):
         super().__init__(message, job_id=job_id)
         self.backend_name = backend_name
         self.available = available
+
+
+class SubmitLockError(RuntimeConfigError):
+    """The configured submit lock backend is unreachable, misconfigured or was lost.
+
+    Raised before anything is posted: a configured cross-host lock is never replaced silently by
+    a weaker one. The message names the backend without its credentials.
+    """
 
 
 class InvalidInputError(QCSCQiskitError, ValueError):
@@ -205,4 +214,5 @@ __all__ = [
     "RuntimeAuthError",
     "RuntimeConfigError",
     "SubmissionUnknownError",
+    "SubmitLockError",
 ]

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from prefect import task
-from prefect.context import TaskRunContext
-from prefect.logging import get_run_logger
-from prefect.results import aget_default_result_storage
 
 from . import _native, _reconcile
 from ._blocking import call_blocking, call_blocking_bounded
+from ._job_handles import JOB_HANDLES
+from ._logging import Logger, run_logger
+from ._submit_cache import invalidate_submit_cache
 from ._translate import translate, translating_errors
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
@@ -33,7 +33,6 @@ from .errors import (
     RuntimeApiError,
 )
 from .jobs import FetchOutput, JobReference, JobStatus
-from .submit import submitted_job
 from .validation import validate_artifact_key
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -44,9 +43,6 @@ from .waiting import (
     check_wait_arguments,
     wait_for_final_status,
 )
-
-if TYPE_CHECKING:
-    import logging
 
 
 def _coerce_reference(job_reference: object) -> JobReference | str:
@@ -68,33 +64,22 @@ def _coerce_reference(job_reference: object) -> JobReference | str:
     )
 
 
-async def _invalidate_submit_cache(reference: JobReference, logger: logging.Logger | Any) -> None:
-    """Delete the submit task's cached reference to a job that can never give a result."""
-    key = reference.cache_key
-    if not key:
-        return
-    task_ctx = TaskRunContext.get()
-    storage: Any = task_ctx.result_store.result_storage if task_ctx is not None else None
-    if storage is None:
-        storage = await aget_default_result_storage()
-    basepath = getattr(storage, "basepath", None)
-    if basepath is None:
-        logger.warning(
-            "Could not invalidate the submit cache entry %s: the result storage %s is not a local "
-            "file system. Rerun the submit task with refresh_cache=True to submit anew.",
-            key,
-            type(storage).__name__,
-        )
-        return
-    path = Path(str(basepath)).expanduser() / key
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        logger.warning("Could not delete the submit cache entry %s: %s", path, exc)
-        return
-    logger.info(
-        "Invalidated the submit cache entry for job %s; a rerun submits anew.", reference.job_id
-    )
+@dataclass(frozen=True)
+class _Fetch:
+    """What the fetch steps share: the job, how it was referenced, and the wait settings."""
+
+    config: QiskitRuntimeConfig
+    reference: JobReference | str
+    job_id: str
+    pubs: Sequence[object] | None
+    artifact_key: str | None
+    request_timeout: float
+    started: float
+
+    @property
+    def submitted_reference(self) -> JobReference | None:
+        """The submit task's reference, when the caller passed one (not a bare job id)."""
+        return self.reference if isinstance(self.reference, JobReference) else None
 
 
 async def _fetch(
@@ -110,93 +95,131 @@ async def _fetch(
     max_poll_interval: float,
     request_timeout: float,
 ) -> FetchOutput:
-    logger = get_run_logger()
-    reference = _coerce_reference(job_reference)
-    check_wait_arguments(timeout, poll_interval, max_poll_interval, request_timeout)
-    if artifact_key is not None:
-        validate_artifact_key(artifact_key)
-    config = await aresolve_runtime_config(runtime_config, runtime_block_name)
-    job_id = reference.job_id if isinstance(reference, JobReference) else reference
-    started = time.monotonic()
-
-    try:
-        job = await attach_job(config, job_id, request_timeout=request_timeout, logger=logger)
-    except JobNotFoundError:
-        if isinstance(reference, JobReference):
-            await _invalidate_submit_cache(reference, logger)
-        raise
-
-    progress = Progress(f"{artifact_key}-progress" if artifact_key else None, job_id, logger)
+    logger = run_logger()
+    fetch = await _prepare(
+        runtime_config, runtime_block_name, job_reference, pubs, artifact_key,
+        (timeout, poll_interval, max_poll_interval, request_timeout),
+    )  # fmt: skip
+    job = await _attach(fetch, logger)
     status = await wait_for_final_status(
         job,
-        job_id,
+        fetch.job_id,
         timeout=timeout,
         cancel_on_timeout=cancel_on_timeout,
         poll_interval=poll_interval,
         max_poll_interval=max_poll_interval,
         request_timeout=request_timeout,
-        progress=progress,
+        progress=Progress(
+            f"{artifact_key}-progress" if artifact_key else None, fetch.job_id, logger
+        ),
         logger=logger,
     )
+    result = await _download(fetch, job, status, logger)
+    output = await _output(fetch, job, status, result, logger)
+    await acreate_result_artifacts(output, artifact_key)
+    return output
+
+
+async def _prepare(
+    runtime_config: QiskitRuntimeConfig | None,
+    runtime_block_name: str | None,
+    job_reference: object,
+    pubs: Sequence[object] | None,
+    artifact_key: str | None,
+    wait: tuple[float | None, float, float, float],
+) -> _Fetch:
+    """Check every argument, then resolve the configuration; nothing is requested before."""
+    reference = _coerce_reference(job_reference)
+    check_wait_arguments(*wait)
+    if artifact_key is not None:
+        validate_artifact_key(artifact_key)
+    config = await aresolve_runtime_config(runtime_config, runtime_block_name)
+    return _Fetch(
+        config=config,
+        reference=reference,
+        job_id=reference.job_id if isinstance(reference, JobReference) else reference,
+        pubs=pubs,
+        artifact_key=artifact_key,
+        request_timeout=wait[3],
+        started=time.monotonic(),
+    )
+
+
+async def _attach(fetch: _Fetch, logger: Logger) -> Any:
+    """Reattach to the job; a job the service forgot invalidates its submit-cache entry."""
     try:
-        result = await call_absorbing(
-            f"the result download of job {job_id}",
-            request_timeout,
+        return await attach_job(
+            fetch.config, fetch.job_id, request_timeout=fetch.request_timeout, logger=logger
+        )
+    except JobNotFoundError:
+        if fetch.submitted_reference is not None:
+            await invalidate_submit_cache(fetch.submitted_reference, logger)
+        raise
+
+
+async def _download(fetch: _Fetch, job: Any, status: JobStatus, logger: Logger) -> Any:
+    """Download the result of a finished job; a job that can never give one is forgotten."""
+    try:
+        return await call_absorbing(
+            f"the result download of job {fetch.job_id}",
+            fetch.request_timeout,
             logger,
             _native.wait_for_result,
             job,
         )
     except (JobFailedError, JobCancelledError):
-        if isinstance(reference, JobReference):
-            await _invalidate_submit_cache(reference, logger)
+        if fetch.submitted_reference is not None:
+            await invalidate_submit_cache(fetch.submitted_reference, logger)
         raise
     except RuntimeApiError as exc:
         if status == "DONE" and exc.http_status == 404:
-            await _results_gone(job, reference, logger)
+            await _results_gone(job, fetch.submitted_reference, logger)
             raise JobNotFoundError(
-                f"job {job_id} completed, but the service no longer retains its results (they "
-                "expire, and private jobs can be read only once). Rerun the flow to submit a "
-                "new job: this one will not be adopted again.",
-                job_id=job_id,
+                f"job {fetch.job_id} completed, but the service no longer retains its results "
+                "(they expire, and private jobs can be read only once). Rerun the flow to "
+                "submit a new job: this one will not be adopted again.",
+                job_id=fetch.job_id,
             ) from exc
         raise
 
-    primitive, backend_name, submitted_at = _describe(reference, job, config)
-    shots = reference.shots if isinstance(reference, JobReference) else None
-    precision = reference.precision if isinstance(reference, JobReference) else None
+
+async def _output(
+    fetch: _Fetch, job: Any, status: JobStatus, result: Any, logger: Logger
+) -> FetchOutput:
+    """Build the task's output: the native result plus execution metadata."""
+    primitive, backend_name, submitted_at = _describe(fetch.reference, job, fetch.config)
+    reference = fetch.submitted_reference
     num_pubs = len(result)
-    if pubs is not None and len(pubs) != num_pubs:
+    if fetch.pubs is not None and len(fetch.pubs) != num_pubs:
         logger.warning(
             "Job %s returned %d pub results but %d pubs were passed to the fetch task; is the "
             "job reference the one submitted for these pubs?",
-            job_id,
+            fetch.job_id,
             num_pubs,
-            len(pubs),
+            len(fetch.pubs),
         )
     report = await call_blocking(_native.job_service_report, job)
     metadata = _native.execution_metadata(
         mode="robust",
         primitive=primitive,
         num_pubs=num_pubs,
-        shots=shots,
-        precision=precision,
+        shots=reference.shots if reference is not None else None,
+        precision=reference.precision if reference is not None else None,
         status=status,
         submitted=submitted_at,
         finished=_native.utc_now(),
-        wall_seconds=time.monotonic() - started,
+        wall_seconds=time.monotonic() - fetch.started,
         report=report,
-        extra={"reused_job": reference.reused} if isinstance(reference, JobReference) else None,
+        extra={"reused_job": reference.reused} if reference is not None else None,
     )
-    output = _native.build_fetch_output(
-        job_id=job_id,
+    return _native.build_fetch_output(
+        job_id=fetch.job_id,
         backend_name=backend_name,
         primitive=primitive,
         status=status,
         result=result,
         metadata=metadata,
     )
-    await acreate_result_artifacts(output, artifact_key)
-    return output
 
 
 async def attach_job(
@@ -204,7 +227,7 @@ async def attach_job(
     job_id: str,
     *,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-    logger: logging.Logger | Any,
+    logger: Logger,
 ) -> Any:
     """Return the native job ``job_id`` (a ``RuntimeJobV2``, or an in-process local job).
 
@@ -215,7 +238,7 @@ async def attach_job(
         JobNotFoundError: The service does not know the job, or a local job belongs to
             another process.
     """
-    job = submitted_job(job_id)
+    job = JOB_HANDLES.get(job_id)
     if config.channel == "local":
         if job is None:
             raise JobNotFoundError(
@@ -233,9 +256,7 @@ async def attach_job(
     )
 
 
-async def job_status(
-    config: QiskitRuntimeConfig, job_id: str, *, logger: logging.Logger | Any
-) -> JobStatus:
+async def job_status(config: QiskitRuntimeConfig, job_id: str, *, logger: Logger) -> JobStatus:
     """Return the current status of job ``job_id`` (one lookup, transient errors absorbed)."""
     job = await attach_job(config, job_id, logger=logger)
     status: JobStatus = await call_absorbing(
@@ -248,9 +269,7 @@ async def job_status(
     return status
 
 
-async def cancel_job(
-    config: QiskitRuntimeConfig, job_id: str, *, logger: logging.Logger | Any
-) -> bool:
+async def cancel_job(config: QiskitRuntimeConfig, job_id: str, *, logger: Logger) -> bool:
     """Ask the service to cancel job ``job_id``; return whether the request was accepted.
 
     A job that already finished cannot be cancelled: that returns ``False`` with a log line.
@@ -274,12 +293,11 @@ def _retrieve(service: Any, job_id: str) -> Any:
         return service.job(job_id)
 
 
-async def _results_gone(
-    job: Any, reference: JobReference | str, logger: logging.Logger | Any
-) -> None:
-    if not isinstance(reference, JobReference):
+async def _results_gone(job: Any, reference: JobReference | None, logger: Logger) -> None:
+    """Forget a job whose results expired: invalidate its cache entry and retire its tag."""
+    if reference is None:
         return
-    await _invalidate_submit_cache(reference, logger)
+    await invalidate_submit_cache(reference, logger)
     if reference.idempotency_tag:
         try:
             await call_blocking(_reconcile.retire_tag, job, reference.idempotency_tag)

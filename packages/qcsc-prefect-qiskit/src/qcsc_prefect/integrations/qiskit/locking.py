@@ -1,215 +1,151 @@
-"""A cross-process lock manager whose locks die with their holder.
+"""The submit lock: one submitter at a time per idempotency key, released when its holder dies.
 
-Prefect's ``FileSystemLockManager`` writes an expiration into a lock file; with no hold timeout
-(which is how Prefect's transactions call it) a killed holder blocks every later submitter forever.
-This manager uses ``flock(2)`` on one file per key instead: the operating system releases the lock
-the moment the holding process dies, however it dies, so a rerun after ``kill -9`` never waits on a
-dead lock. A live but stuck holder is bounded by ``acquire_timeout``.
+The robust submit step holds this lock around "look the job tag up, then post": two submitters of
+the same input never post at the same moment, and the second one finds the first one's job. The
+lock is taken by the submit step itself, never through Prefect's transaction isolation (which
+``task.with_options(cache_key_fn=...)`` silently drops).
 
-It implements Prefect's ``LockManager`` protocol, so it serves both as the ``lock_manager`` of the
-submit tasks' ``SERIALIZABLE`` cache policy and as the submit step's own lock (which must exist
-because ``task.with_options(cache_key_fn=...)`` silently drops a policy's isolation).
+Two backends implement the `SubmitLock` protocol; configuration picks one:
 
-Scope: processes on one machine that share the lock directory (``QCSC_QISKIT_LOCK_DIR``, default
-``$PREFECT_HOME/qcsc-qiskit-locks``). Across machines the submit step's job-tag lookup remains the
-guard; ``flock`` on network file systems is not relied on.
+``flock`` (default, one host)
+    ``flock(2)`` on one file per key in ``$QCSC_QISKIT_LOCK_DIR`` (default
+    ``$PREFECT_HOME/qcsc-qiskit-locks``). The operating system releases it the moment the holding
+    process dies. It protects the processes of one machine only.
+``postgresql://user:password@host:port/database`` (many hosts)
+    A PostgreSQL session-level advisory lock (`_pglock`). It is released when the holder's
+    connection ends: at once when the process dies, and within ~25 s (TCP keepalives) when its
+    machine is lost.
+
+The backend comes from ``QiskitRuntimeConfig.lock_url`` or else the ``QCSC_QISKIT_LOCK_URL``
+environment variable; neither set means ``flock``. A configured backend that cannot be reached
+raises `SubmitLockError` before anything is posted: it never falls back to a weaker lock.
+
+Whatever the lock, the job-tag lookup done under it stays the last line of defence: a lock
+cannot tell whether a holder that died had already posted.
 """
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
-import hashlib
-import json
 import os
 import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
+from urllib.parse import urlsplit
 
-from prefect.settings import PREFECT_HOME
+from ._flock import FlockSubmitLock
+from .errors import SubmitLockError
 
-#: Environment variable that overrides the lock directory.
-LOCK_DIR_ENV: Final = "QCSC_QISKIT_LOCK_DIR"
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+#: Environment variable naming the submit lock backend (a URL; unset means ``flock``).
+LOCK_URL_ENV: Final = "QCSC_QISKIT_LOCK_URL"
 
 #: How long a submitter waits for another submitter of the same input by default (seconds).
 DEFAULT_ACQUIRE_TIMEOUT: Final = 600.0
 
-_POLL_SECONDS: Final = 0.05
 
+class LockLease(Protocol):
+    """A held submit lock."""
 
-def default_lock_directory() -> Path:
-    """Return ``$QCSC_QISKIT_LOCK_DIR``, else ``$PREFECT_HOME/qcsc-qiskit-locks``."""
-    override = os.environ.get(LOCK_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path(PREFECT_HOME.value()).expanduser() / "qcsc-qiskit-locks"
-
-
-@dataclass
-class _Held:
-    holder: str
-    fd: int
-
-
-class FlockLockManager:
-    """Prefect ``LockManager`` backed by ``flock(2)``: locks are released when the holder dies.
-
-    Args:
-        lock_files_directory: Where lock files live; resolved lazily from the environment when
-            ``None`` so that settings changed after import (tests, ``PREFECT_HOME``) apply.
-        default_acquire_timeout: Seconds to wait when Prefect asks without a timeout; ``None``
-            waits forever. After it runs out ``acquire_lock`` returns ``False``.
-    """
-
-    def __init__(
-        self,
-        lock_files_directory: Path | None = None,
-        *,
-        default_acquire_timeout: float | None = DEFAULT_ACQUIRE_TIMEOUT,
-    ) -> None:
-        self._directory = lock_files_directory
-        self.default_acquire_timeout = default_acquire_timeout
-        self._held: dict[str, _Held] = {}
-        self._guard = threading.Lock()
-
-    @property
-    def lock_files_directory(self) -> Path:
-        """The directory that holds the lock files."""
-        return self._directory if self._directory is not None else default_lock_directory()
-
-    def _path(self, key: str) -> Path:
-        # Hash the key: keys may hold characters that are not valid in file names.
-        name = hashlib.sha256(key.encode()).hexdigest()[:40]
-        return self.lock_files_directory / f"{name}.lock"
-
-    def _try_lock(self, key: str, holder: str) -> bool:
-        with self._guard:
-            held = self._held.get(key)
-            if held is not None:
-                return held.holder == holder
-            path = self._path(key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            info = {"key": key, "holder": holder, "pid": os.getpid(), "since": time.time()}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(info).encode(), 0)
-            self._held[key] = _Held(holder=holder, fd=fd)
-            return True
-
-    def _timeout(self, acquire_timeout: float | None) -> float | None:
-        return self.default_acquire_timeout if acquire_timeout is None else acquire_timeout
-
-    def acquire_lock(
-        self,
-        key: str,
-        holder: str,
-        acquire_timeout: float | None = None,
-        hold_timeout: float | None = None,
-    ) -> bool:
-        """Acquire the lock for ``key``, waiting up to ``acquire_timeout`` seconds.
-
-        ``hold_timeout`` is accepted for protocol compatibility; it is unnecessary because the
-        lock ends with its holder.
-        """
-        timeout = self._timeout(acquire_timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._try_lock(key, holder):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(_POLL_SECONDS)
-        return True
-
-    async def aacquire_lock(
-        self,
-        key: str,
-        holder: str,
-        acquire_timeout: float | None = None,
-        hold_timeout: float | None = None,
-    ) -> bool:
-        """Asynchronous :meth:`acquire_lock`; waits without blocking the event loop."""
-        timeout = self._timeout(acquire_timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._try_lock(key, holder):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(_POLL_SECONDS)
-        return True
-
-    def release_lock(self, key: str, holder: str) -> None:
-        """Release the lock on ``key`` held by ``holder``.
+    async def confirm(self) -> None:
+        """Check that the lock is still held, just before posting.
 
         Raises:
-            ValueError: ``holder`` does not hold the lock.
+            SubmitLockError: The lock was lost (for example the lock server dropped the
+                connection); nothing must be posted under it.
         """
-        with self._guard:
-            held = self._held.get(key)
-            if held is None or held.holder != holder:
-                raise ValueError(f"No lock held by {holder} for key {key}")
-            del self._held[key]
-            fcntl.flock(held.fd, fcntl.LOCK_UN)
-            os.close(held.fd)
 
-    def is_locked(self, key: str) -> bool:
-        """Return whether any process (this one included) holds the lock on ``key``."""
-        with self._guard:
-            if key in self._held:
-                return True
-        path = self._path(key)
-        if not path.exists():
-            return False
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        finally:
-            os.close(fd)
-
-    def is_lock_holder(self, key: str, holder: str) -> bool:
-        """Return whether ``holder`` (in this process) holds the lock on ``key``."""
-        with self._guard:
-            held = self._held.get(key)
-            return held is not None and held.holder == holder
-
-    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        """Wait until ``key`` is free; return ``False`` if ``timeout`` ran out first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.is_locked(key):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(_POLL_SECONDS)
-        return True
-
-    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        """Asynchronous :meth:`wait_for_lock`."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.is_locked(key):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(_POLL_SECONDS)
-        return True
-
-    def holder_info(self, key: str) -> dict[str, object] | None:
-        """Return what the current holder wrote (pid, holder, since), for error messages."""
-        try:
-            text = self._path(key).read_text()
-            info = json.loads(text) if text else None
-        except (OSError, ValueError):
-            return None
-        return info if isinstance(info, dict) else None
+    def release(self) -> None:
+        """Release the lock; safe to call twice and from any thread."""
 
 
-#: The process-wide lock manager used by the submit tasks.
-SUBMIT_LOCK_MANAGER: Final = FlockLockManager()
+class SubmitLock(Protocol):
+    """A mutual-exclusion lock per key that every submitter of that key sees."""
 
-__all__ = ["DEFAULT_ACQUIRE_TIMEOUT", "LOCK_DIR_ENV", "SUBMIT_LOCK_MANAGER", "FlockLockManager"]
+    @property
+    def description(self) -> str:
+        """What the lock is, for logs and errors (never holds credentials)."""
+
+    async def acquire(self, key: str, *, timeout: float) -> LockLease | None:
+        """Wait up to ``timeout`` seconds for the lock on ``key``.
+
+        Returns:
+            The lease, or ``None`` when another holder kept it for the whole time.
+
+        Raises:
+            SubmitLockError: The backend is unreachable or misconfigured.
+        """
+
+    async def holder(self, key: str) -> str | None:
+        """Describe who holds ``key`` now (process, host), if the backend can tell."""
+
+
+_locks: dict[str, SubmitLock] = {}
+_locks_guard = threading.Lock()
+
+
+def configured_lock_url(lock_url: SecretStr | str | None) -> str | None:
+    """Return the lock URL to use: ``lock_url`` if given, else ``$QCSC_QISKIT_LOCK_URL``."""
+    if lock_url is not None:
+        value = lock_url if isinstance(lock_url, str) else lock_url.get_secret_value()
+    else:
+        value = os.environ.get(LOCK_URL_ENV, "")
+    value = value.strip()
+    return value or None
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` without its password (for logs and error messages)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparsable lock URL>"
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def submit_lock_for(lock_url: SecretStr | str | None = None) -> SubmitLock:
+    """Return the process-wide submit lock for a configuration (built once per URL).
+
+    Args:
+        lock_url: ``QiskitRuntimeConfig.lock_url``; ``None`` reads ``$QCSC_QISKIT_LOCK_URL``.
+
+    Raises:
+        SubmitLockError: The URL names no supported backend.
+    """
+    url = configured_lock_url(lock_url)
+    key = url or "flock"
+    with _locks_guard:
+        lock = _locks.get(key)
+        if lock is None:
+            lock = _build(url)
+            _locks[key] = lock
+        return lock
+
+
+def _build(url: str | None) -> SubmitLock:
+    if url is None or url == "flock":
+        return FlockSubmitLock()
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("postgresql", "postgres"):
+        from ._pglock import PostgresAdvisoryLock
+
+        return PostgresAdvisoryLock(url)
+    raise SubmitLockError(
+        f"the submit lock URL {redact_url(url)!r} names no supported backend. Use "
+        "`postgresql://user:password@host:port/database` for a lock shared by many hosts, or "
+        f"leave `lock_url`/`{LOCK_URL_ENV}` unset for the single-host flock lock."
+    )
+
+
+__all__ = [
+    "DEFAULT_ACQUIRE_TIMEOUT",
+    "LOCK_URL_ENV",
+    "LockLease",
+    "SubmitLock",
+    "configured_lock_url",
+    "redact_url",
+    "submit_lock_for",
+]

@@ -1,20 +1,22 @@
 """Robust submission: ``submit_sampler_job_task`` and ``submit_estimator_job_task``.
 
 A quantum job is submitted **exactly once** per logical submission, whatever crashes, task or
-flow retries, or concurrent identical runs happen. Three layers, each sufficient for the faults the
-previous one misses:
+flow retries, or concurrent identical runs (on one host or many) happen. Three layers, each
+covering what the previous one cannot:
 
 1. **Prefect's cache.** The task persists the small `JobReference` it returns. With an
    ``input_digest`` the default cache key is the digest, so an identical rerun is ``Cached``;
-   without one it is the flow run and task identity, so task and flow retries are ``Cached``.
-2. **An idempotency tag on the job** (``options.environment.job_tags``). Before posting, the
-   tag is looked up and a live or completed job is adopted; after an ambiguous error (no response,
-   5xx) the tag is looked up again for a bounded time; after a successful post, extra jobs with
-   the tag (the client itself retries ``POST /jobs`` on 5xx) are cancelled.
-3. **A lock per idempotency key** taken by the submit step itself (`locking.FlockLockManager`),
-   so concurrent identical submitters post one at a time and the second adopts the first's job.
-   It does not rely on Prefect's isolation, which ``with_options(cache_key_fn=...)`` drops, and it
-   is released by the operating system when its holder dies.
+   without one it is the run identity (`_identity`), so task and flow retries are ``Cached``.
+2. **The submit lock** (`locking`): one submitter per idempotency key at a time, on one host
+   (``flock``) or across hosts (PostgreSQL advisory locks), released when its holder dies.
+3. **An idempotency tag on the job** (``options.environment.job_tags``), looked up under the
+   lock: a live or completed job with the tag is adopted instead of posting; after an ambiguous
+   error the tag is looked up again; after a post, extra jobs with the tag (the client itself
+   re-posts on 5xx) are cancelled.
+
+The protocol, as the steps of `_submit` below::
+
+    resolve → validate → identify → lock → adopt-or-post → reconcile → deduplicate → reference
 
 With ``channel="local"`` there is no server to tag or look up jobs: only layer 1 applies, jobs run
 in-process, and a local job can be fetched only by the process that submitted it.
@@ -24,30 +26,22 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
-import os
-import uuid
-from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
-from uuid import UUID
 
 from prefect import task
-from prefect.context import FlowRunContext, TaskRunContext
-from prefect.logging import get_run_logger
-from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
-from prefect.transactions import get_transaction
+from prefect.context import TaskRunContext
 
 from . import _native, _reconcile
-from ._blocking import _get_executor, call_blocking, call_blocking_bounded
+from ._blocking import call_blocking, call_blocking_bounded, start_blocking
+from ._identity import SubmissionIdentity, identify, run_cache_key
+from ._job_handles import JOB_HANDLES
+from ._logging import Logger, run_logger
+from ._submit_cache import current_cache_entry
 from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
-from .cache import (
-    idempotency_tag,
-    qiskit_estimator_submit_cache_key,
-    qiskit_sampler_submit_cache_key,
-)
-from .digests import build_qiskit_estimator_input_digest, build_qiskit_sampler_input_digest
+from .cache import qiskit_estimator_submit_cache_key, qiskit_sampler_submit_cache_key
 from .errors import (
     NO_RESPONSE,
     InvalidInputError,
@@ -55,20 +49,19 @@ from .errors import (
     RuntimeApiError,
     SubmissionUnknownError,
 )
-from .jobs import JobReference, PrimitiveName
-from .locking import SUBMIT_LOCK_MANAGER
+from .jobs import CacheLocation, JobReference, PrimitiveName
+from .locking import DEFAULT_ACQUIRE_TIMEOUT, LockLease, SubmitLock, submit_lock_for
 from .retry import classify
 from .validation import validate_inputs
 
 if TYPE_CHECKING:
     import concurrent.futures
-    import logging
 
 #: Delays (seconds) between tag lookups after an ambiguous submit error: ~2.5 s in all.
 RECONCILE_DELAYS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 #: How long a submitter waits for another submitter of the same input (seconds).
-LOCK_ACQUIRE_TIMEOUT: Final = 600.0
+LOCK_ACQUIRE_TIMEOUT: Final = DEFAULT_ACQUIRE_TIMEOUT
 
 #: How often the submit step posts when a transient failure provably left no job behind.
 SUBMIT_POST_ATTEMPTS: Final = 2
@@ -82,223 +75,70 @@ LOOKUP_CALL_TIMEOUT: Final = 60.0
 #: HTTP statuses after which the service certainly created no job.
 _REJECTED: Final = frozenset({400, 401, 403, 404, 409, 422})
 
-#: Native job handles this process submitted or adopted, by id (oldest forgotten first). Local-mode
-#: jobs can only be fetched through it; for service jobs it saves the fetch a lookup request.
-_SUBMITTED_JOBS: dict[str, Any] = {}
-
-
-def submitted_job(job_id: str) -> Any | None:
-    """Return the native job handle ``job_id`` if this process submitted or adopted it."""
-    return _SUBMITTED_JOBS.get(job_id)
-
-
-def _remember(job: Any) -> None:
-    _SUBMITTED_JOBS[str(job.job_id())] = job
-    _forget_oldest(_SUBMITTED_JOBS)
-
-
-# --------------------------------------------------------------------------- keys
-
-
-#: Run identities already assigned, by task run id (a task retry keeps its task run id).
-_RUN_IDENTITIES: dict[UUID, str] = {}
-#: How often each input was submitted in one attempt of a flow run, by (flow run id, attempt).
-_OCCURRENCES: dict[tuple[UUID, int], Counter[str]] = {}
-
-
-#: How many task runs and flow-run attempts a long-lived worker remembers (oldest forgotten).
-_MEMORY: Final = 10_000
-
-
-def _forget_oldest(table: dict[Any, Any]) -> None:
-    # Dicts keep insertion order: the first keys are the oldest. A forgotten entry only matters
-    # for a retry of a run older than the last _MEMORY submissions of this process.
-    while len(table) > _MEMORY:
-        del table[next(iter(table))]
-
-
-def _inputs_digest(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:
-    """A digest of what this call submits (scope "global": the flow run id is added outside)."""
-    config = parameters.get("runtime_config")
-    backend_name = config.backend_name if isinstance(config, QiskitRuntimeConfig) else "?"
-    try:
-        if primitive == "sampler":
-            return build_qiskit_sampler_input_digest(
-                parameters.get("pubs") or [],
-                backend_name=backend_name,
-                shots=parameters.get("shots"),
-                cache_scope="global",
-                options=parameters.get("options"),
-            )
-        return build_qiskit_estimator_input_digest(
-            parameters.get("pubs") or [],
-            backend_name=backend_name,
-            precision=parameters.get("precision"),
-            cache_scope="global",
-            options=parameters.get("options"),
-        )
-    except InvalidInputError:
-        return "invalid-input"  # the body rejects it before anything is submitted
-
-
-def _run_identity(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> tuple[str, bool]:
-    """Return the idempotency key of a submission without digest, and whether it may repeat.
-
-    The second value says whether an earlier attempt of the same submission may exist (a task
-    or a flow retry).
-
-    The key is the flow run, the inputs, and how many identical submissions this attempt of the
-    flow run made before: stable across task retries (same task run) and flow retries (Prefect
-    gives the retried task calls new ids, but the same flow run and the same call order), and
-    new for every new flow run.
-    """
-    task_ctx = TaskRunContext.get()
-    if task_ctx is None:  # not reachable from the task; kept for type narrowing
-        return f"adhoc:{uuid.uuid4()}", False
-    task_run = task_ctx.task_run
-    flow_ctx = FlowRunContext.get()
-    flow_run = flow_ctx.flow_run if flow_ctx is not None else None
-    flow_attempt = flow_run.run_count if flow_run is not None else 0
-    maybe_earlier = task_run.run_count > 1 or flow_attempt > 1
-    known = _RUN_IDENTITIES.get(task_run.id)
-    if known is not None:
-        return known, maybe_earlier
-    if task_run.flow_run_id is None:
-        identity = f"{primitive}:task-run:{task_run.id}"
-    else:
-        inputs = _inputs_digest(primitive, parameters)
-        counter = _OCCURRENCES.setdefault((task_run.flow_run_id, flow_attempt), Counter())
-        occurrence = counter[inputs]
-        counter[inputs] += 1
-        identity = f"{primitive}:flow-run:{task_run.flow_run_id}:{inputs}:{occurrence}"
-    _RUN_IDENTITIES[task_run.id] = identity
-    _forget_oldest(_RUN_IDENTITIES)
-    _forget_oldest(_OCCURRENCES)
-    return identity, maybe_earlier
-
-
-def _refresh_requested() -> bool:
-    task_ctx = TaskRunContext.get()
-    if task_ctx is None:
-        return False
-    return bool(task_ctx.task.refresh_cache) or bool(PREFECT_TASKS_REFRESH_CACHE.value())
-
-
-def _idempotency_key(
-    primitive: PrimitiveName, input_digest: str | None, parameters: Mapping[str, Any]
-) -> tuple[str, bool]:
-    if input_digest is None:
-        return _run_identity(primitive, parameters)
-    if _refresh_requested():
-        # The user asked Prefect to refresh the cache: a new flow run gets a new job, while
-        # retries inside this flow run still reattach.
-        flow_ctx = FlowRunContext.get()
-        flow_run = flow_ctx.flow_run if flow_ctx is not None else None
-        run = flow_run.id if flow_run is not None else uuid.uuid4()
-        return f"{input_digest}:refresh:{run}", True
-    return input_digest, True
-
-
-def _default_submit_key(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:
-    digest = parameters.get("input_digest")
-    if digest is not None:
-        key_fn = (
-            qiskit_sampler_submit_cache_key
-            if primitive == "sampler"
-            else qiskit_estimator_submit_cache_key
-        )
-        return key_fn(None, dict(parameters))
-    key, _ = _run_identity(primitive, parameters)
-    return f"qcsc-qiskit-v1-{primitive}-submit-run-{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-def _default_sampler_submit_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    return _default_submit_key("sampler", parameters)
-
-
-def _default_estimator_submit_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    return _default_submit_key("estimator", parameters)
-
-
 _DIGEST_KEY_FNS: Final = {
     "sampler": qiskit_sampler_submit_cache_key,
     "estimator": qiskit_estimator_submit_cache_key,
 }
 
 
-def _check_cache_configuration(primitive: PrimitiveName, input_digest: str | None) -> None:
-    """Refuse to submit when the task's cache key cannot work.
+def submitted_job(job_id: str) -> Any | None:
+    """Return the native job handle ``job_id`` if this process submitted or adopted it."""
+    return JOB_HANDLES.get(job_id)
 
-    A digest key function without a digest would silently turn caching off; the other
-    primitive's key function would reuse the wrong kind of job.
+
+# --------------------------------------------------------------------------- step data
+
+
+@dataclass(frozen=True)
+class _Submission:
+    """Everything the steps after *validate* need: what to post, where, and with what key."""
+
+    primitive: PrimitiveName
+    pubs: Sequence[object]
+    shots: int | None
+    precision: float | None
+    options: object | None
+    input_digest: str | None
+    config: QiskitRuntimeConfig
+    backend: Any
+    cache_key: str | None
+    cache_location: CacheLocation | None
+
+
+@dataclass
+class _Hold:
+    """The submit lock as held by one submission, plus a client call that must outlive it.
+
+    When our wait for ``POST /jobs`` runs out, the client call goes on and may still create the
+    job; the lock then stays held until that call ends, so that no other submitter of the same
+    input posts a second job meanwhile.
     """
-    task_ctx = TaskRunContext.get()
-    key_fn = task_ctx.task.cache_key_fn if task_ctx is not None else None
-    if key_fn is None:
-        return
-    for kind, digest_key_fn in _DIGEST_KEY_FNS.items():
-        if key_fn is digest_key_fn and kind != primitive:
-            raise InvalidInputError(
-                f"the {primitive} submit task is configured with "
-                f"`cache_key_fn={digest_key_fn.__name__}`, the {kind} key; use "
-                f"`qiskit_{primitive}_submit_cache_key`.",
-                argument="cache_key_fn",
-            )
-        if key_fn is digest_key_fn and input_digest is None:
-            raise InvalidInputError(
-                f"`cache_key_fn={digest_key_fn.__name__}` needs `input_digest=`; build it with "
-                f"`build_qiskit_{primitive}_input_digest(pubs, backend_name=..., ...)` and pass "
-                "it to the submit task. Nothing was submitted.",
-                argument="input_digest",
-            )
-    if input_digest is not None and (
-        not isinstance(input_digest, str)
-        or len(input_digest) != 64
-        or any(c not in "0123456789abcdef" for c in input_digest)
-    ):
-        raise InvalidInputError(
-            "`input_digest` must be the 64-character hex string returned by "
-            f"`build_qiskit_{primitive}_input_digest`; got {input_digest!r}.",
-            argument="input_digest",
+
+    lease: LockLease
+    pending_call: concurrent.futures.Future[Any] | None = field(default=None)
+
+    def release(self, tag: str, logger: Logger) -> None:
+        call = self.pending_call
+        if call is None or call.done():
+            self.lease.release()
+            return
+        logger.warning(
+            "The abandoned submission call for idempotency tag %s is still running; the submit "
+            "lock stays held until it ends.",
+            tag,
         )
+        call.add_done_callback(lambda _: self.lease.release())
 
 
-# --------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class _Outcome:
+    """The job the submission ended with, and whether it was adopted rather than posted."""
+
+    job: Any
+    reused: bool
 
 
-def _tagged_options(options: object | None, tag: str) -> object:
-    """Return a deep copy of ``options`` with ``tag`` added to ``environment.job_tags``.
-
-    The caller's options (dict or native options object) are never mutated.
-    """
-    if options is None:
-        return {"environment": {"job_tags": [tag]}}
-    if isinstance(options, Mapping):
-        merged: dict[str, Any] = copy.deepcopy(dict(options))
-        environment = merged.get("environment")
-        if environment is None:
-            environment = {}
-        elif not isinstance(environment, Mapping):
-            raise InvalidInputError(
-                "`options['environment']` must be a mapping.", argument="options"
-            )
-        environment = dict(environment)
-        user_tags = list(environment.get("job_tags") or [])
-        environment["job_tags"] = [*user_tags, tag]
-        merged["environment"] = environment
-        return merged
-    copied = copy.deepcopy(options)
-    environment = getattr(copied, "environment", None)
-    if environment is None:
-        raise InvalidInputError(
-            f"`options` must be a dict or native primitive options, got {type(options).__name__}.",
-            argument="options",
-        )
-    environment.job_tags = [*(environment.job_tags or []), tag]
-    return copied
-
-
-# --------------------------------------------------------------------------- submit
+# --------------------------------------------------------------------------- the protocol
 
 
 async def _submit(
@@ -312,139 +152,165 @@ async def _submit(
     options: object | None,
     input_digest: str | None,
 ) -> JobReference:
-    logger = get_run_logger()
+    logger = run_logger()
     _check_cache_configuration(primitive, input_digest)
     config = await aresolve_runtime_config(runtime_config, runtime_block_name)
+    submission = await _validate(
+        primitive, pubs, config, shots=shots, precision=precision, options=options,
+        input_digest=input_digest,
+    )  # fmt: skip
+    if config.channel == "local":
+        return await _submit_local(submission, logger)
+    service = await call_blocking(config.get_service)
+    identity = identify(primitive, input_digest, _task_parameters())
+    lock = submit_lock_for(config.lock_url)
+    hold = _Hold(await _lock(lock, identity))
+    try:
+        outcome = await _adopt_or_post(submission, service, identity, hold, logger)
+    finally:
+        hold.release(identity.tag, logger)
+    return _reference(submission, identity, outcome)
+
+
+async def _validate(
+    primitive: PrimitiveName,
+    pubs: Sequence[object],
+    config: QiskitRuntimeConfig,
+    *,
+    shots: int | None,
+    precision: float | None,
+    options: object | None,
+    input_digest: str | None,
+) -> _Submission:
+    """Resolve the backend and check the inputs against it; nothing is posted on failure."""
     backend = await call_blocking(config.get_backend)
     # Off the event loop: checking large circuits against the target takes time.
-    await call_blocking(
+    checked = await call_blocking(
         validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
     )
-    cache_key = _current_cache_key()
+    cache_key, cache_location = current_cache_entry()
+    return _Submission(
+        primitive=primitive, pubs=checked, shots=shots, precision=precision, options=options,
+        input_digest=input_digest, config=config, backend=backend, cache_key=cache_key,
+        cache_location=cache_location,
+    )  # fmt: skip
 
-    if config.channel == "local":
-        return await _submit_local(
-            primitive,
-            pubs,
-            config,
-            backend,
-            shots,
-            precision,
-            options,
-            input_digest,
-            cache_key,
-            logger,
-        )
 
-    service = await call_blocking(config.get_service)
+def _task_parameters() -> Mapping[str, Any]:
     task_ctx = TaskRunContext.get()
-    parameters = task_ctx.parameters if task_ctx is not None else {}
-    key, earlier_attempt_possible = _idempotency_key(primitive, input_digest, parameters)
-    tag = idempotency_tag(f"{primitive}-submit", key)
-    lock_key = f"qcsc-qiskit-submit-{tag}"
-    holder = f"{os.getpid()}-{uuid.uuid4().hex}"
+    return task_ctx.parameters if task_ctx is not None else {}
 
-    def reference(job: Any, *, reused: bool) -> JobReference:
-        _remember(job)
-        return JobReference(
-            job_id=str(job.job_id()),
-            primitive=primitive,
-            backend_name=backend.name,
-            channel=config.channel,
-            instance=config.instance,
-            input_digest=input_digest,
-            idempotency_tag=tag,
-            submitted_at=_native.utc_now(),
-            session_id=None,
-            shots=shots,
-            precision=precision,
-            reused=reused,
-            cache_key=cache_key,
+
+async def _lock(lock: SubmitLock, identity: SubmissionIdentity) -> LockLease:
+    """Take the submit lock of ``identity``, or explain who holds it."""
+    lease = await lock.acquire(identity.lock_key, timeout=LOCK_ACQUIRE_TIMEOUT)
+    if lease is not None:
+        return lease
+    holder = await lock.holder(identity.lock_key) or "another process"
+    raise SubmissionUnknownError(
+        f"another submission of the same input ({holder}) has held the submit lock "
+        f"({lock.description}) for over {LOCK_ACQUIRE_TIMEOUT:g} s; nothing was submitted. "
+        "Rerun once it has finished: the rerun adopts its job.",
+        idempotency_tag=identity.tag,
+    )
+
+
+async def _adopt_or_post(
+    submission: _Submission,
+    service: Any,
+    identity: SubmissionIdentity,
+    hold: _Hold,
+    logger: Logger,
+) -> _Outcome:
+    """Under the lock: adopt the job an earlier attempt left, else post one."""
+    if identity.earlier_attempt_possible:
+        adopted = await _adopt_existing(service, identity.tag, logger)
+        if adopted is not None:
+            return _Outcome(adopted, reused=True)
+    outcome = await _post(submission, service, identity.tag, hold, logger)
+    if outcome.reused:
+        return outcome
+    logger.info(
+        "Submitted Qiskit Runtime %s job %s on %s (idempotency tag %s).",
+        submission.primitive,
+        outcome.job.job_id(),
+        submission.backend.name,
+        identity.tag,
+    )
+    winner = await _deduplicate(service, identity.tag, outcome.job, logger)
+    return _Outcome(winner, reused=str(winner.job_id()) != str(outcome.job.job_id()))
+
+
+async def _find_tagged(service: Any, tag: str, known_live: str | None = None) -> Any:
+    return await call_blocking_bounded(
+        LOOKUP_CALL_TIMEOUT,
+        "the job-tag lookup",
+        _reconcile.find_tagged,
+        service,
+        tag,
+        known_live=known_live,
+    )
+
+
+async def _keep_winner(found: _reconcile.TaggedJobs, logger: Logger) -> Any:
+    """Cancel the duplicates of a lookup's winner and return the winner."""
+    winner: Any = found.winner
+    if found.others:
+        await call_blocking(
+            _reconcile.cancel_duplicates, found.others, str(winner.job_id()), logger
         )
+    return winner
 
-    pending_call: concurrent.futures.Future[Any] | None = None
-    if not await SUBMIT_LOCK_MANAGER.aacquire_lock(
-        lock_key, holder, acquire_timeout=LOCK_ACQUIRE_TIMEOUT
-    ):
-        info = SUBMIT_LOCK_MANAGER.holder_info(lock_key) or {}
-        raise SubmissionUnknownError(
-            f"another submission of the same input (process {info.get('pid', '?')}) has been "
-            f"in progress for over {LOCK_ACQUIRE_TIMEOUT:g} s; nothing was submitted. Rerun once "
-            "it has finished: the rerun adopts its job.",
-            idempotency_tag=tag,
-        )
-    try:
-        if earlier_attempt_possible:
-            found = await call_blocking_bounded(
-                LOOKUP_CALL_TIMEOUT, "the job-tag lookup", _reconcile.find_tagged, service, tag
-            )
-            if found.winner is not None:
-                job_id = str(found.winner.job_id())
-                logger.info(
-                    "Adopted existing Qiskit Runtime job %s (%s) with idempotency tag %s; "
-                    "nothing new was submitted.",
-                    job_id,
-                    found.winner_status,
-                    tag,
-                )
-                if found.others:
-                    await call_blocking(_reconcile.cancel_duplicates, found.others, job_id, logger)
-                return reference(found.winner, reused=True)
-            if found.failed:
-                logger.info(
-                    "%d earlier job(s) with idempotency tag %s ended in ERROR/CANCELLED; "
-                    "submitting a new one.",
-                    found.failed,
-                    tag,
-                )
 
-        native = _native.build_primitive(primitive, backend, _tagged_options(options, tag))
-        for attempt in range(1, SUBMIT_POST_ATTEMPTS + 1):
-            call = _get_executor().submit(
-                _native.submit, native, pubs, shots=shots, precision=precision
-            )
-            try:
-                job = await _await_submit_call(call)
-                break
-            except Exception as exc:
-                if not call.done():
-                    # Our wait ran out, but the client call goes on and may still post the
-                    # job. Keep the lock until it ends, so that no other submitter of this
-                    # input (a rerun, a retry, a concurrent run) posts a second job meanwhile.
-                    pending_call = call
-                adopted = await _reconcile_after_error(
-                    service,
-                    tag,
-                    exc,
-                    logger,
-                    may_repost=pending_call is None and attempt < SUBMIT_POST_ATTEMPTS,
-                )
-                if adopted is not None:
-                    return reference(adopted, reused=True)
-                await asyncio.sleep(_repost_pause(exc, attempt))
-
-        job_id = str(job.job_id())
+async def _adopt_existing(service: Any, tag: str, logger: Logger) -> Any | None:
+    """Return the live or completed job an earlier attempt created with ``tag``, if any."""
+    found = await _find_tagged(service, tag)
+    if found.winner is not None:
         logger.info(
-            "Submitted Qiskit Runtime %s job %s on %s (idempotency tag %s).",
-            primitive,
-            job_id,
-            backend.name,
+            "Adopted existing Qiskit Runtime job %s (%s) with idempotency tag %s; nothing new "
+            "was submitted.",
+            found.winner.job_id(),
+            found.winner_status,
             tag,
         )
-        winner = await _deduplicate(service, tag, job, logger)
-        return reference(winner, reused=str(winner.job_id()) != job_id)
-    finally:
-        if pending_call is None or pending_call.done():
-            SUBMIT_LOCK_MANAGER.release_lock(lock_key, holder)
-        else:
-            logger.warning(
-                "The abandoned submission call for idempotency tag %s is still running; the "
-                "submit lock stays held until it ends.",
-                tag,
-            )
-            pending_call.add_done_callback(
-                lambda _: SUBMIT_LOCK_MANAGER.release_lock(lock_key, holder)
-            )
+        return await _keep_winner(found, logger)
+    if found.failed:
+        logger.info(
+            "%d earlier job(s) with idempotency tag %s ended in ERROR/CANCELLED; submitting a "
+            "new one.",
+            found.failed,
+            tag,
+        )
+    return None
+
+
+async def _post(
+    submission: _Submission, service: Any, tag: str, hold: _Hold, logger: Logger
+) -> _Outcome:
+    """Post the job; after an error, reconcile by tag, and post again only when provably safe."""
+    native = _native.build_primitive(
+        submission.primitive, submission.backend, _tagged_options(submission.options, tag)
+    )
+    for attempt in range(1, SUBMIT_POST_ATTEMPTS + 1):
+        await hold.lease.confirm()
+        call = start_blocking(
+            _native.submit,
+            native,
+            submission.pubs,
+            shots=submission.shots,
+            precision=submission.precision,
+        )
+        try:
+            return _Outcome(await _await_submit_call(call), reused=False)
+        except Exception as exc:
+            if not call.done():
+                hold.pending_call = call
+            may_repost = hold.pending_call is None and attempt < SUBMIT_POST_ATTEMPTS
+            adopted = await _reconcile_after_error(service, tag, exc, logger, may_repost=may_repost)
+            if adopted is not None:
+                return _Outcome(adopted, reused=True)
+            await asyncio.sleep(_repost_pause(exc, attempt))
+    raise AssertionError("unreachable: the last attempt never re-posts")  # pragma: no cover
 
 
 def _repost_pause(exc: Exception, attempt: int) -> float:
@@ -472,8 +338,15 @@ async def _await_submit_call(call: concurrent.futures.Future[Any]) -> Any:
         ) from None
 
 
+def _certainly_rejected(ours: BaseException) -> bool:
+    """Whether the service (or our own checks) certainly created no job."""
+    if isinstance(ours, RuntimeApiError):
+        return ours.http_status in _REJECTED
+    return isinstance(ours, QCSCQiskitError)
+
+
 async def _reconcile_after_error(
-    service: Any, tag: str, exc: Exception, logger: logging.Logger | Any, *, may_repost: bool
+    service: Any, tag: str, exc: Exception, logger: Logger, *, may_repost: bool
 ) -> Any | None:
     """After ``run()`` raised, find the job the failed call may have created.
 
@@ -486,36 +359,27 @@ async def _reconcile_after_error(
         The translated error for a certain rejection, else `SubmissionUnknownError`.
     """
     ours = translate(exc) or exc
+    rejected = _certainly_rejected(ours)
     absent = False
-    status = ours.http_status if isinstance(ours, RuntimeApiError) else None
-    certainly_rejected = status in _REJECTED or (
-        isinstance(ours, QCSCQiskitError) and not isinstance(ours, RuntimeApiError)
-    )
-    delays = (0.0,) if certainly_rejected else RECONCILE_DELAYS
-    for delay in delays:
+    for delay in (0.0,) if rejected else RECONCILE_DELAYS:
         await asyncio.sleep(delay)
         try:
-            found = await call_blocking_bounded(
-                LOOKUP_CALL_TIMEOUT, "the job-tag lookup", _reconcile.find_tagged, service, tag
-            )
+            found = await _find_tagged(service, tag)
         except QCSCQiskitError as lookup_error:
             logger.warning("Job-tag lookup after a submit error failed: %s", lookup_error)
             absent = False
             continue
-        absent = found.winner is None
         if found.winner is not None:
-            job_id = str(found.winner.job_id())
             logger.warning(
                 "Submitting raised (%s), but the service did create job %s with idempotency "
                 "tag %s; adopted it instead of submitting again.",
                 ours,
-                job_id,
+                found.winner.job_id(),
                 tag,
             )
-            if found.others:
-                await call_blocking(_reconcile.cancel_duplicates, found.others, job_id, logger)
-            return found.winner
-    if certainly_rejected:
+            return await _keep_winner(found, logger)
+        absent = True
+    if rejected:
         raise ours from exc
     if may_repost and absent and classify(ours).kind == "transient":
         logger.warning(
@@ -530,26 +394,20 @@ async def _reconcile_after_error(
         f"within {sum(RECONCILE_DELAYS):g} s. Rerunning is safe: the next attempt looks the tag "
         "up again before submitting.",
         idempotency_tag=tag,
-        http_status=status,
+        http_status=ours.http_status if isinstance(ours, RuntimeApiError) else None,
     ) from exc
 
 
-async def _deduplicate(service: Any, tag: str, job: Any, logger: logging.Logger | Any) -> Any:
+async def _deduplicate(service: Any, tag: str, job: Any, logger: Logger) -> Any:
     """After a successful post, keep one job with ``tag`` and cancel the rest."""
+    job_id = str(job.job_id())
     try:
-        found = await call_blocking_bounded(
-            LOOKUP_CALL_TIMEOUT,
-            "the job-tag lookup",
-            _reconcile.find_tagged,
-            service,
-            tag,
-            known_live=str(job.job_id()),
-        )
+        found = await _find_tagged(service, tag, known_live=job_id)
     except QCSCQiskitError as exc:
         logger.warning(
             "Could not check for duplicate jobs with idempotency tag %s after submitting %s: %s",
             tag,
-            job.job_id(),
+            job_id,
             exc,
         )
         return job
@@ -559,54 +417,141 @@ async def _deduplicate(service: Any, tag: str, job: Any, logger: logging.Logger 
     # `job` (what run() returned) is usually among `found.others` too: one entry per job id.
     by_id = {str(j.job_id()): j for j in (job, *found.others)}
     by_id.pop(str(winner.job_id()), None)
-    duplicates = tuple(by_id.values())
-    if duplicates:
-        await call_blocking(_reconcile.cancel_duplicates, duplicates, str(winner.job_id()), logger)
+    if by_id:
+        await call_blocking(
+            _reconcile.cancel_duplicates, tuple(by_id.values()), str(winner.job_id()), logger
+        )
     return winner
 
 
-async def _submit_local(
-    primitive: PrimitiveName,
-    pubs: Sequence[object],
-    config: QiskitRuntimeConfig,
-    backend: Any,
-    shots: int | None,
-    precision: float | None,
-    options: object | None,
-    input_digest: str | None,
-    cache_key: str | None,
-    logger: logging.Logger | Any,
+def _reference(
+    submission: _Submission, identity: SubmissionIdentity | None, outcome: _Outcome
 ) -> JobReference:
-    native = _native.build_primitive(primitive, backend, options)
-    job = await call_blocking(_native.submit, native, pubs, shots=shots, precision=precision)
-    job_id = str(job.job_id())
-    _remember(job)
+    """The `JobReference` the task returns (and Prefect persists) for ``outcome``."""
+    JOB_HANDLES.remember(outcome.job)
+    return JobReference(
+        job_id=str(outcome.job.job_id()),
+        primitive=submission.primitive,
+        backend_name=submission.backend.name,
+        channel=submission.config.channel,
+        instance=submission.config.instance if identity is not None else None,
+        input_digest=submission.input_digest,
+        idempotency_tag=identity.tag if identity is not None else None,
+        submitted_at=_native.utc_now(),
+        shots=submission.shots,
+        precision=submission.precision,
+        reused=outcome.reused,
+        cache_key=submission.cache_key,
+        cache_location=submission.cache_location,
+    )
+
+
+async def _submit_local(submission: _Submission, logger: Logger) -> JobReference:
+    """Local mode: post in-process; only Prefect's cache protects against resubmission."""
+    native = _native.build_primitive(submission.primitive, submission.backend, submission.options)
+    job = await call_blocking(
+        _native.submit,
+        native,
+        submission.pubs,
+        shots=submission.shots,
+        precision=submission.precision,
+    )
     logger.info(
         "Submitted local-mode %s job %s on %s. Local mode has no job tags or job lookup: only "
         "Prefect's cache prevents resubmission, and the job can be fetched only in this process.",
-        primitive,
-        job_id,
-        backend.name,
+        submission.primitive,
+        job.job_id(),
+        submission.backend.name,
     )
-    return JobReference(
-        job_id=job_id,
-        primitive=primitive,
-        backend_name=backend.name,
-        channel="local",
-        instance=None,
-        input_digest=input_digest,
-        idempotency_tag=None,
-        submitted_at=_native.utc_now(),
-        shots=shots,
-        precision=precision,
-        cache_key=cache_key,
-    )
+    return _reference(submission, None, _Outcome(job, reused=False))
 
 
-def _current_cache_key() -> str | None:
-    transaction = get_transaction()
-    key = transaction.key if transaction is not None else None
-    return key if isinstance(key, str) else None
+# --------------------------------------------------------------------------- checks and options
+
+
+def _check_cache_configuration(primitive: PrimitiveName, input_digest: str | None) -> None:
+    """Refuse to submit when the task's cache key cannot work.
+
+    A digest key function without a digest would silently turn caching off; the other
+    primitive's key function would reuse the wrong kind of job.
+    """
+    task_ctx = TaskRunContext.get()
+    key_fn = task_ctx.task.cache_key_fn if task_ctx is not None else None
+    for kind, digest_key_fn in _DIGEST_KEY_FNS.items():
+        if key_fn is not digest_key_fn:
+            continue
+        if kind != primitive:
+            raise InvalidInputError(
+                f"the {primitive} submit task is configured with "
+                f"`cache_key_fn={digest_key_fn.__name__}`, the {kind} key; use "
+                f"`qiskit_{primitive}_submit_cache_key`.",
+                argument="cache_key_fn",
+            )
+        if input_digest is None:
+            raise InvalidInputError(
+                f"`cache_key_fn={digest_key_fn.__name__}` needs `input_digest=`; build it with "
+                f"`build_qiskit_{primitive}_input_digest(pubs, backend_name=..., ...)` and pass "
+                "it to the submit task. Nothing was submitted.",
+                argument="input_digest",
+            )
+    if input_digest is not None and (
+        not isinstance(input_digest, str)
+        or len(input_digest) != 64
+        or any(c not in "0123456789abcdef" for c in input_digest)
+    ):
+        raise InvalidInputError(
+            "`input_digest` must be the 64-character hex string returned by "
+            f"`build_qiskit_{primitive}_input_digest`; got {input_digest!r}.",
+            argument="input_digest",
+        )
+
+
+def _tagged_options(options: object | None, tag: str) -> object:
+    """Return a deep copy of ``options`` with ``tag`` added to ``environment.job_tags``.
+
+    The caller's options (dict or native options object) are never mutated.
+    """
+    if options is None:
+        return {"environment": {"job_tags": [tag]}}
+    if isinstance(options, Mapping):
+        merged: dict[str, Any] = copy.deepcopy(dict(options))
+        environment = merged.get("environment")
+        if environment is None:
+            environment = {}
+        elif not isinstance(environment, Mapping):
+            raise InvalidInputError(
+                "`options['environment']` must be a mapping.", argument="options"
+            )
+        environment = dict(environment)
+        environment["job_tags"] = [*(environment.get("job_tags") or []), tag]
+        merged["environment"] = environment
+        return merged
+    copied = copy.deepcopy(options)
+    environment = getattr(copied, "environment", None)
+    if environment is None:
+        raise InvalidInputError(
+            f"`options` must be a dict or native primitive options, got {type(options).__name__}.",
+            argument="options",
+        )
+    environment.job_tags = [*(environment.job_tags or []), tag]
+    return copied
+
+
+# --------------------------------------------------------------------------- cache keys
+
+
+def _default_submit_key(primitive: PrimitiveName, parameters: dict[str, Any]) -> str:
+    if parameters.get("input_digest") is not None:
+        return _DIGEST_KEY_FNS[primitive](None, parameters)
+    return run_cache_key(primitive, parameters)
+
+
+def _default_sampler_submit_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    return _default_submit_key("sampler", parameters)
+
+
+def _default_estimator_submit_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    return _default_submit_key("estimator", parameters)
 
 
 # --------------------------------------------------------------------------- tasks

@@ -1,0 +1,229 @@
+"""The many-host submit lock: PostgreSQL session-level advisory locks.
+
+A session-level advisory lock lives exactly as long as the database connection that took it:
+
+- a holder that exits or is killed closes its socket, and the server frees its locks at once;
+- a holder whose machine is lost stops answering the server's TCP keepalives, and the server
+  closes the connection, freeing its locks, after ``idle + interval * count`` seconds (set per
+  connection below: 10 + 5 * 3 = 25 s).
+
+Each process keeps one connection, owned by one background thread with its own event loop (a
+"keeper"): Prefect may run a flow's async tasks on different event loops, and an asyncpg
+connection belongs to the loop that opened it. Every lock of the process is taken on that
+connection; an in-process table stops two submitters of the same process from sharing one
+(advisory locks are re-entrant within a session). If the connection is lost, every lease taken
+on it is void: `confirm` refuses to let its holder post.
+
+Only asyncpg is needed, which Prefect already installs for its own PostgreSQL support.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from .errors import SubmitLockError
+from .locking import redact_url
+
+if TYPE_CHECKING:
+    import concurrent.futures
+    from collections.abc import Coroutine
+
+T = TypeVar("T")
+
+#: Server-side TCP keepalive settings for the lock connection: a lost holder is noticed after
+#: 10 s idle + 3 probes 5 s apart, and unacknowledged data is given up after 25 s.
+KEEPALIVE_SETTINGS: Final = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "25000",
+}
+
+#: Bound on connecting and on each lock statement (seconds).
+STATEMENT_TIMEOUT: Final = 10.0
+
+_FIRST_PAUSE: Final = 0.05
+_LONGEST_PAUSE: Final = 0.5
+
+
+def advisory_key(key: str) -> int:
+    """Map a lock key to PostgreSQL's signed 64-bit advisory lock key space."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+class _Keeper:
+    """A daemon thread running an event loop that owns the lock connection."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._guard = threading.Lock()
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._guard:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="qcsc-qiskit-pglock", daemon=True
+                )
+                thread.start()
+                self._loop = loop
+            return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coroutine`` on the keeper loop (callable from any thread)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+
+
+class _PgLease:
+    """A lock held on the keeper's connection ``epoch``."""
+
+    def __init__(self, lock: PostgresAdvisoryLock, number: int, epoch: int) -> None:
+        self._lock = lock
+        self.number = number
+        self.epoch = epoch
+        self._released = False
+        self._guard = threading.Lock()
+
+    async def confirm(self) -> None:
+        """Raise `SubmitLockError` unless the connection holding the lock is still alive."""
+        await asyncio.wrap_future(self._lock._keeper.run(self._lock._confirm(self)))
+
+    def release(self) -> None:
+        """Unlock (asynchronously on the keeper; idempotent; callable from any thread)."""
+        with self._guard:
+            if self._released:
+                return
+            self._released = True
+        self._lock._keeper.run(self._lock._unlock(self))
+
+
+class PostgresAdvisoryLock:
+    """`SubmitLock` backed by PostgreSQL session-level advisory locks.
+
+    Args:
+        url: ``postgresql://user:password@host:port/database``; the password is never logged.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._keeper = _Keeper()
+        self._connection: Any | None = None
+        self._epoch = 0
+        self._held: set[int] = set()
+
+    @property
+    def description(self) -> str:
+        """The backend and its address, without credentials."""
+        return f"PostgreSQL advisory lock at {redact_url(self._url)}"
+
+    async def acquire(self, key: str, *, timeout: float) -> _PgLease | None:
+        """Wait up to ``timeout`` seconds for the advisory lock on ``key``."""
+        number = advisory_key(key)
+        deadline = time.monotonic() + timeout
+        pause = _FIRST_PAUSE
+        while True:
+            lease = await asyncio.wrap_future(self._keeper.run(self._try(number)))
+            if lease is not None:
+                return lease
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LONGEST_PAUSE)
+
+    async def holder(self, key: str) -> str | None:
+        """Describe the session that holds ``key`` (its application name and address)."""
+        return await asyncio.wrap_future(self._keeper.run(self._holder(advisory_key(key))))
+
+    # ---------------------------------------------------------------- on the keeper loop
+
+    async def _connect(self) -> Any:
+        if self._connection is not None and not self._connection.is_closed():
+            return self._connection
+        import asyncpg  # type: ignore[import-untyped]
+
+        name = f"qcsc-qiskit-lock {socket.gethostname()[:32]} pid {os.getpid()}"
+        try:
+            self._connection = await asyncpg.connect(
+                self._url,
+                timeout=STATEMENT_TIMEOUT,
+                server_settings={**KEEPALIVE_SETTINGS, "application_name": name},
+            )
+        except Exception as exc:
+            self._connection = None
+            raise SubmitLockError(
+                f"cannot reach the submit lock ({self.description}): {type(exc).__name__}. "
+                "Check that the database is up and the lock URL is right; nothing was submitted."
+            ) from None
+        self._epoch += 1
+        self._held.clear()
+        return self._connection
+
+    async def _query(self, sql: str, *args: object) -> Any:
+        connection = await self._connect()
+        try:
+            return await connection.fetchval(sql, *args, timeout=STATEMENT_TIMEOUT)
+        except Exception as exc:
+            await self._drop(connection)
+            raise SubmitLockError(
+                f"the submit lock ({self.description}) failed: {type(exc).__name__}: "
+                f"{str(exc)[:200]}. Nothing was submitted under it; rerun once the lock "
+                "database is healthy."
+            ) from None
+
+    async def _drop(self, connection: Any) -> None:
+        self._connection = None
+        self._held.clear()
+        try:
+            await asyncio.wait_for(connection.close(), 2.0)
+        except Exception:
+            connection.terminate()
+
+    async def _try(self, number: int) -> _PgLease | None:
+        if number in self._held and self._connection is not None:
+            return None  # held by another submitter of this process
+        if not await self._query("SELECT pg_try_advisory_lock($1)", number):
+            return None
+        self._held.add(number)
+        return _PgLease(self, number, self._epoch)
+
+    async def _confirm(self, lease: _PgLease) -> None:
+        alive = self._connection is not None and not self._connection.is_closed()
+        if alive and lease.epoch == self._epoch and lease.number in self._held:
+            await self._query("SELECT 1")
+            if lease.epoch == self._epoch:
+                return
+        raise SubmitLockError(
+            f"the submit lock ({self.description}) was lost before posting (the connection to "
+            "the lock database ended). Nothing was submitted; rerun: the next attempt looks the "
+            "job tag up before posting."
+        )
+
+    async def _unlock(self, lease: _PgLease) -> None:
+        if lease.epoch != self._epoch or lease.number not in self._held:
+            return  # the connection that held it is gone, and the lock with it
+        self._held.discard(lease.number)
+        try:
+            await self._query("SELECT pg_advisory_unlock($1)", lease.number)
+        except SubmitLockError:
+            pass  # the connection dropped: the server released the lock with it
+
+    async def _holder(self, number: int) -> str | None:
+        unsigned = number & 0xFFFFFFFFFFFFFFFF
+        row = await self._query(
+            "SELECT a.application_name || ' from ' || coalesce(host(a.client_addr), 'local') "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid "
+            "AND l.objid = $2::bigint::oid AND l.objsubid = 1 LIMIT 1",
+            unsigned >> 32,
+            unsigned & 0xFFFFFFFF,
+        )
+        return str(row) if row is not None else None
+
+
+__all__ = ["KEEPALIVE_SETTINGS", "PostgresAdvisoryLock", "advisory_key"]
