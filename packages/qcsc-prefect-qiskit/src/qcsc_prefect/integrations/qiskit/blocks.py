@@ -109,6 +109,12 @@ class QiskitRuntimeConfig(Block):
         default=None,
         description="Preferred instance plan types in order, for example `['open', 'premium']`.",
     )
+    lock_url: SecretStr | None = Field(
+        default=None,
+        description="Submit lock shared by every host, for example "
+        "`postgresql://user:password@host:5432/locks`; `None` uses `QCSC_QISKIT_LOCK_URL`, and "
+        "when that is unset too, a lock that protects the processes of one machine only.",
+    )
 
     def get_service(self) -> Any:
         """Return the native `QiskitRuntimeService` for this configuration.

@@ -25,6 +25,22 @@ TERMINAL_STATUSES: Final[frozenset[str]] = frozenset({"DONE", "ERROR", "CANCELLE
 ChannelName: TypeAlias = Literal["ibm_quantum_platform", "ibm_cloud", "local"]
 
 
+class CacheLocation(BaseModel):
+    """Where one submit-cache entry is stored (no credentials: Block ids and paths only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    result_storage: str | None = Field(
+        default=None,
+        description="`block:<id>` of a saved storage Block, `path:<dir>` of local storage, or "
+        "None for the default result storage.",
+    )
+    key_storage: str | None = Field(
+        default=None,
+        description="The same for the cache policy's separate key storage, if it has one.",
+    )
+
+
 class JobReference(BaseModel):
     """A lightweight, JSON-serialisable reference to a submitted Qiskit Runtime job.
 
@@ -69,6 +85,11 @@ class JobReference(BaseModel):
         default=None,
         description="The Prefect cache key the submit task stored this reference under, so a "
         "failed job's entry can be invalidated.",
+    )
+    cache_location: CacheLocation | None = Field(
+        default=None,
+        description="Where the submit task stored this reference (storage Block ids or local "
+        "paths), so the entry can be invalidated through Prefect's result store.",
     )
 
 
@@ -147,6 +168,7 @@ class FetchOutput(TypedDict):
 
 __all__ = [
     "TERMINAL_STATUSES",
+    "CacheLocation",
     "ChannelName",
     "FetchOutput",
     "JobReference",
