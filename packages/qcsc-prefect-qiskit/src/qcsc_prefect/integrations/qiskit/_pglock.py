@@ -116,6 +116,7 @@ class PostgresAdvisoryLock:
         self._connection: Any | None = None
         self._epoch = 0
         self._held: set[int] = set()
+        self._serial: asyncio.Lock | None = None  # made on the keeper loop, on first use
 
     @property
     def description(self) -> str:
@@ -165,6 +166,13 @@ class PostgresAdvisoryLock:
         return self._connection
 
     async def _query(self, sql: str, *args: object) -> Any:
+        # One statement at a time: an asyncpg connection runs a single operation at once.
+        if self._serial is None:
+            self._serial = asyncio.Lock()
+        async with self._serial:
+            return await self._query_now(sql, *args)
+
+    async def _query_now(self, sql: str, *args: object) -> Any:
         connection = await self._connect()
         try:
             return await connection.fetchval(sql, *args, timeout=STATEMENT_TIMEOUT)

@@ -11,7 +11,7 @@ remains is classified by `retry.classify`, so that
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence  # noqa: TC003  (task signature, read by Prefect)
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +26,12 @@ from ._translate import translate, translating_errors
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .errors import (
-    InvalidInputError,
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
     RuntimeApiError,
 )
-from .jobs import FetchOutput, JobReference, JobStatus
+from .jobs import FetchOutput, JobReference, JobStatus, parse_job_reference
 from .validation import validate_artifact_key
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -43,25 +42,6 @@ from .waiting import (
     check_wait_arguments,
     wait_for_final_status,
 )
-
-
-def _coerce_reference(job_reference: object) -> JobReference | str:
-    if isinstance(job_reference, JobReference):
-        return job_reference
-    if isinstance(job_reference, Mapping):
-        try:
-            return JobReference.model_validate(dict(job_reference))
-        except ValueError as exc:
-            raise InvalidInputError(
-                f"`job_reference` is not a valid job reference: {exc}", argument="job_reference"
-            ) from exc
-    if isinstance(job_reference, str) and job_reference.strip():
-        return job_reference.strip()
-    raise InvalidInputError(
-        "`job_reference` must be the JobReference returned by a submit task (or a job id "
-        f"string); got {type(job_reference).__name__}.",
-        argument="job_reference",
-    )
 
 
 @dataclass(frozen=True)
@@ -129,7 +109,7 @@ async def _prepare(
     wait: tuple[float | None, float, float, float],
 ) -> _Fetch:
     """Check every argument, then resolve the configuration; nothing is requested before."""
-    reference = _coerce_reference(job_reference)
+    reference = parse_job_reference(job_reference)
     check_wait_arguments(*wait)
     if artifact_key is not None:
         validate_artifact_key(artifact_key)
