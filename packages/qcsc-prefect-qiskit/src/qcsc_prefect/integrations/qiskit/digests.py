@@ -38,19 +38,28 @@ import dataclasses
 import enum
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeGuard, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeGuard
 
 import numpy as np
 from prefect.context import FlowRunContext
 from qiskit.circuit import ClassicalRegister, Clbit, ParameterExpression, QuantumCircuit
-from qiskit.primitives.containers.estimator_pub import EstimatorPub
-from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from .errors import InvalidInputError
+from .validation import (
+    CACHE_SCOPE,
+    NAME,
+    OPTIONAL_NAME,
+    PRECISION,
+    SHOTS,
+    coerce_pubs,
+    validated,
+)
 
 if TYPE_CHECKING:
+    from qiskit.primitives.containers.estimator_pub import EstimatorPub
+    from qiskit.primitives.containers.sampler_pub import SamplerPub
+
     from .jobs import PrimitiveName
 
 #: Version of the digest layout. Bump it on any deliberate change of what is hashed or how: every
@@ -61,7 +70,6 @@ DIGEST_SCHEMA: Final = "qcsc-qiskit-input-digest-v1"
 #: ``"global"`` (any flow with the same inputs and settings).
 CacheScope: TypeAlias = Literal["flow", "global"]
 
-_CACHE_SCOPES: Final[tuple[str, ...]] = get_args(CacheScope)
 _NONE: Final = "~"  # how an absent (None) value is written; a present value always starts "="
 
 
@@ -70,6 +78,14 @@ _NONE: Final = "~"  # how an absent (None) value is written; a present value alw
 # --------------------------------------------------------------------------------------------
 
 
+@validated(
+    backend_name=NAME,
+    shots=SHOTS,
+    cache_scope=CACHE_SCOPE,
+    channel=OPTIONAL_NAME,
+    instance=OPTIONAL_NAME,
+    flow_name=OPTIONAL_NAME,
+)
 def build_qiskit_sampler_input_digest(
     pubs: Iterable[Any],
     *,
@@ -102,14 +118,11 @@ def build_qiskit_sampler_input_digest(
         InvalidInputError: The pubs, shots, options, backend name or cache scope are invalid, or
             ``cache_scope="flow"`` was used outside a flow without ``flow_name``.
     """
-    backend = _require_name(backend_name, "backend_name")
-    if shots is not None:
-        _check_shots(shots, "shots")
     scope = _scope_token(cache_scope, flow_name)
-    coerced = _coerce_pubs(pubs, "sampler")
+    coerced: list[SamplerPub] = coerce_pubs("sampler", pubs)
 
     feed = _Feed()
-    _feed_header(feed, "sampler", backend, scope, options, channel, instance)
+    _feed_header(feed, "sampler", backend_name, scope, options, channel, instance)
     feed.text("shots", None if shots is None else str(shots))
     feed.text("pubs", str(len(coerced)))
     circuits: dict[int, bytes] = {}
@@ -121,6 +134,14 @@ def build_qiskit_sampler_input_digest(
     return feed.hexdigest()
 
 
+@validated(
+    backend_name=NAME,
+    precision=PRECISION,
+    cache_scope=CACHE_SCOPE,
+    channel=OPTIONAL_NAME,
+    instance=OPTIONAL_NAME,
+    flow_name=OPTIONAL_NAME,
+)
 def build_qiskit_estimator_input_digest(
     pubs: Iterable[Any],
     *,
@@ -154,14 +175,11 @@ def build_qiskit_estimator_input_digest(
         InvalidInputError: The pubs, precision, options, backend name or cache scope are
             invalid, or ``cache_scope="flow"`` was used outside a flow without ``flow_name``.
     """
-    backend = _require_name(backend_name, "backend_name")
-    if precision is not None:
-        _check_precision(precision, "precision")
     scope = _scope_token(cache_scope, flow_name)
-    coerced = _coerce_pubs(pubs, "estimator")
+    coerced: list[EstimatorPub] = coerce_pubs("estimator", pubs)
 
     feed = _Feed()
-    _feed_header(feed, "estimator", backend, scope, options, channel, instance)
+    _feed_header(feed, "estimator", backend_name, scope, options, channel, instance)
     feed.text("precision", None if precision is None else _float_text(float(precision)))
     feed.text("pubs", str(len(coerced)))
     circuits: dict[int, bytes] = {}
@@ -225,55 +243,18 @@ def _feed_header(
 ) -> None:
     feed.text("primitive", primitive)
     feed.text("backend", backend_name)
-    feed.text("channel", _optional_name(channel, "channel"))
-    feed.text("instance", _optional_name(instance, "instance"))
+    feed.text("channel", channel)
+    feed.text("instance", instance)
     feed.text("scope", scope)
     feed.text("options", _canonical_options(options))
 
 
 # --------------------------------------------------------------------------------------------
-# Validation
+# Cache scope
 # --------------------------------------------------------------------------------------------
 
 
-def _require_name(value: object, argument: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(
-            f"{argument} must be a non-empty string, got {value!r}.", argument=argument
-        )
-    return value
-
-
-def _optional_name(value: object, argument: str) -> str | None:
-    return None if value is None else _require_name(value, argument)
-
-
-def _check_shots(value: object, argument: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise InvalidInputError(
-            f"{argument} must be a positive integer or None, got {value!r}.", argument=argument
-        )
-
-
-def _check_precision(value: object, argument: str) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.integer | np.floating)
-        or not math.isfinite(float(value))
-        or float(value) <= 0
-    ):
-        raise InvalidInputError(
-            f"{argument} must be a positive finite number or None, got {value!r}.",
-            argument=argument,
-        )
-
-
-def _scope_token(cache_scope: object, flow_name: str | None) -> str:
-    if cache_scope not in _CACHE_SCOPES:
-        raise InvalidInputError(
-            f"cache_scope must be one of {list(_CACHE_SCOPES)}, got {cache_scope!r}.",
-            argument="cache_scope",
-        )
+def _scope_token(cache_scope: CacheScope, flow_name: str | None) -> str:
     if cache_scope == "global":
         return "global"
     if flow_name is None:
@@ -286,32 +267,7 @@ def _scope_token(cache_scope: object, flow_name: str | None) -> str:
             'inside a @flow, pass flow_name=..., or use cache_scope="global".',
             argument="cache_scope",
         )
-    return "flow:" + _require_name(flow_name, "flow_name")
-
-
-def _coerce_pubs(pubs: object, primitive: PrimitiveName) -> list[Any]:
-    if isinstance(pubs, QuantumCircuit | str | bytes | Mapping) or not isinstance(pubs, Iterable):
-        raise InvalidInputError(
-            f"pubs must be a list of {primitive} pubs (for example [circuit] or "
-            f"[(circuit, values)]), got {type(pubs).__name__}.",
-            argument="pubs",
-        )
-    coerce = SamplerPub.coerce if primitive == "sampler" else EstimatorPub.coerce
-    coerced = []
-    for index, pub in enumerate(pubs):
-        try:
-            coerced.append(coerce(pub))
-        except Exception as exc:
-            raise InvalidInputError(
-                f"pubs[{index}] is not a valid {primitive} pub: {exc}", argument="pubs"
-            ) from exc
-        if primitive == "sampler" and coerced[-1].shots is not None:
-            _check_shots(coerced[-1].shots, f"pubs[{index}] shots")
-        if primitive == "estimator" and coerced[-1].precision is not None:
-            _check_precision(coerced[-1].precision, f"pubs[{index}] precision")
-    if not coerced:
-        raise InvalidInputError("pubs must contain at least one pub.", argument="pubs")
-    return coerced
+    return "flow:" + flow_name
 
 
 # --------------------------------------------------------------------------------------------
