@@ -33,7 +33,6 @@ network error is classified by the first link of its own cause/context chain tha
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -64,6 +63,14 @@ from .errors import (
     RuntimeAuthError,
     RuntimeConfigError,
     SubmissionUnknownError,
+)
+from .validation import (
+    FINITE,
+    FRACTION,
+    OPTIONAL_SEED,
+    POSITIVE,
+    RETRY_COUNT,
+    validated,
 )
 
 if TYPE_CHECKING:
@@ -248,6 +255,7 @@ def should_retry_qiskit_fetch_failure(
         return False
 
 
+@validated(count=RETRY_COUNT, base=POSITIVE, cap=FINITE, jitter=FRACTION, seed=OPTIONAL_SEED)
 def qiskit_retry_delays(
     *,
     count: int = 6,
@@ -277,37 +285,17 @@ def qiskit_retry_delays(
     Raises:
         InvalidInputError: An argument is out of range.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 100:
+    if cap < base:
         raise InvalidInputError(
-            f"count must be an integer in 0..100, got {count!r}.", argument="count"
+            f"`cap` must be at least `base` ({base:g} s), got {cap!r}: it bounds every delay.",
+            argument="cap",
         )
-    _check_number(base, "base", minimum=0.0, inclusive=False)
-    _check_number(cap, "cap", minimum=base, inclusive=True)
-    _check_number(jitter, "jitter", minimum=0.0, inclusive=True, maximum=1.0)
     rng = random.Random(seed)
     delays = []
     for attempt in range(count):
         nominal = min(cap, base * 2.0**attempt)
         delays.append(nominal * (1.0 - jitter * rng.random()))
     return delays
-
-
-def _check_number(
-    value: object, argument: str, *, minimum: float, inclusive: bool, maximum: float | None = None
-) -> None:
-    valid = (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value >= minimum if inclusive else value > minimum)
-        and (maximum is None or value <= maximum)
-    )
-    if not valid:
-        bound = f">= {minimum}" if inclusive else f"> {minimum}"
-        upper = "" if maximum is None else f" and <= {maximum}"
-        raise InvalidInputError(
-            f"{argument} must be a finite number {bound}{upper}, got {value!r}.", argument=argument
-        )
 
 
 __all__ = [
