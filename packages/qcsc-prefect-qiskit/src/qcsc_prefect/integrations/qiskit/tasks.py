@@ -26,10 +26,7 @@ from ._native import EstimatorOptions, SamplerOptions
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .jobs import FetchOutput, PrimitiveName
-from .validation import (
-    validate_artifact_key,
-    validate_inputs,
-)
+from .validation import ARTIFACT_KEY, PRECISION, SHOTS, validate_inputs, validated
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -41,6 +38,7 @@ from .waiting import (
 
 
 @task(retries=0, cache_policy=NO_CACHE, name="run_sampler_task")
+@validated(shots=SHOTS, artifact_key=ARTIFACT_KEY)
 async def run_sampler_task(
     pubs: Sequence[SamplerPubLike],
     *,
@@ -95,6 +93,7 @@ async def run_sampler_task(
 
 
 @task(retries=0, cache_policy=NO_CACHE, name="run_estimator_task")
+@validated(precision=PRECISION, artifact_key=ARTIFACT_KEY)
 async def run_estimator_task(
     pubs: Sequence[EstimatorPubLike],
     *,
@@ -162,15 +161,11 @@ async def _run_primitive(
     artifact_key: str | None,
 ) -> FetchOutput:
     logger = run_logger()
-    if artifact_key is not None:
-        validate_artifact_key(artifact_key)
     config = await aresolve_runtime_config(runtime_config, runtime_block_name)
     backend = await call_blocking(config.get_backend)
     checked: Sequence[object] = await call_blocking(
         validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
     )
-    shots = None if shots is None else int(shots)
-    precision = None if precision is None else float(precision)
     native = await call_blocking(_native.build_primitive, primitive, backend, options)
 
     submitted = _native.utc_now()
