@@ -170,13 +170,19 @@ async def wait_until_acquired(
 
 
 async def measure_sigkill(
-    backend: LockBackend, report: Report, script: Path, *, trials: int, cap: float
+    backend: LockBackend,
+    report: Report,
+    script: Path,
+    *,
+    trials: int,
+    cap: float,
+    holder_args: list[str] | None = None,
 ) -> None:
     """SIGKILL a holder process and time how long until this process gets the lock."""
     for _ in range(trials):
         key = f"bench-kill-{uuid.uuid4().hex}"
         await backend.prepare_key(key)
-        holder = start_holder(script, key)
+        holder = start_holder(script, key, holder_args)
         probe = await backend.try_acquire(key, 0.2)
         if probe is not None:
             raise RuntimeError(f"{backend.name}: the lock was not exclusive")
