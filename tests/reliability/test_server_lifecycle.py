@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from prefect import flow
+from prefect.filesystems import LocalFileSystem
+from prefect.results import ResultStore
 
 from qcsc_prefect.integrations.qiskit import (
     JobCancelledError,
@@ -96,8 +98,9 @@ async def test_terminal_outcome(
         }[outcome]
         control.set_job_state(first_ref.job_id, status, reason, code)
         control.configure(paused=False)
-    cache_file = state_dir / "prefect-storage" / str(first_ref.cache_key)
-    assert first_ref.cache_key and cache_file.exists()
+    assert first_ref.cache_key is not None
+    store = ResultStore(result_storage=LocalFileSystem(basepath=str(state_dir / "prefect-storage")))
+    assert await store.aexists(first_ref.cache_key)
 
     ref, state = await run(True)
     assert ref.job_id == first_ref.job_id  # the cached reference, as documented
@@ -107,7 +110,7 @@ async def test_terminal_outcome(
     message = str(info.value)
     assert first_ref.job_id in message and words in message.lower(), message
     assert await _runs_of(state) == 1, "a terminal outcome must not be retried"
-    assert not cache_file.exists(), "the submit cache entry was not invalidated"
+    assert not await store.aexists(first_ref.cache_key), "the submit cache entry still answers"
 
     third_ref, third_state = await run(True)
     assert third_ref.job_id != first_ref.job_id
