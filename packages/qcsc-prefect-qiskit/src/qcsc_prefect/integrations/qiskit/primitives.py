@@ -14,7 +14,7 @@ own async tasks behave when called from a sync flow.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from prefect.results import resolve_serializer
@@ -27,22 +27,31 @@ from .cache import (
     qiskit_result_fetch_cache_key,
     qiskit_sampler_submit_cache_key,
 )
-from .digests import build_qiskit_estimator_input_digest, build_qiskit_sampler_input_digest
+from .digests import (
+    CacheScope,
+    build_qiskit_estimator_input_digest,
+    build_qiskit_sampler_input_digest,
+)
 from .errors import InvalidInputError
 from .fetch import cancel_job, fetch_qiskit_job_result_task, job_status
 from .retry import qiskit_retry_delays, should_retry_qiskit_fetch_failure
 from .submit import submit_estimator_job_task, submit_sampler_job_task
 from .tasks import run_estimator_task, run_sampler_task
-from .validation import validate_artifact_key
-from .waiting import (
-    DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_REQUEST_TIMEOUT,
-    check_wait_arguments,
+from .validation import (
+    ARTIFACT_KEY,
+    CACHE_EXPIRATION,
+    CACHE_SCOPE,
+    FLAG,
+    OPTIONAL_SECONDS,
+    PRECISION,
+    SHOTS,
+    Constraint,
+    validated,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Sequence
+    from datetime import timedelta
 
     from qiskit.primitives import PrimitiveResult
 
@@ -52,8 +61,6 @@ T = TypeVar("T")
 
 #: The result serializer used by ``cache_result=True`` (the spec's choice).
 DEFAULT_RESULT_SERIALIZER: Final = "compressed/pickle"
-
-_CACHE_SCOPES: Final = ("flow", "global")
 
 
 def _dual(coroutine: Coroutine[Any, Any, T]) -> T | Coroutine[Any, Any, T]:
@@ -151,9 +158,85 @@ class QCSCPrimitiveJob:
         return await cancel_job(await self._config(), self._job_id, logger=run_logger())
 
 
-def _check_result_serializer(name: object) -> None:
+@dataclass(frozen=True)
+class _RunSettings:
+    """The checked settings of one wrapper run (everything but the pubs and shots/precision)."""
+
+    robust: bool
+    cache_submit: bool
+    cache_result: bool
+    retry_fetch: bool
+    cache_scope: CacheScope
+    cache_expiration: timedelta | None
+    artifact_key: str | None
+    timeout: float | None
+    options: object | None
+    result_serializer: str
+
+
+@validated(
+    robust=FLAG,
+    cache_submit=FLAG,
+    cache_result=FLAG,
+    retry_fetch=FLAG,
+    cache_scope=CACHE_SCOPE,
+    cache_expiration=CACHE_EXPIRATION,
+    artifact_key=ARTIFACT_KEY,
+    timeout=OPTIONAL_SECONDS,
+)
+def _run_settings(
+    *,
+    robust: bool,
+    cache_submit: bool,
+    cache_result: bool,
+    retry_fetch: bool,
+    cache_scope: CacheScope,
+    cache_expiration: timedelta | None,
+    artifact_key: str | None,
+    timeout: float | None,
+    options: object | None,
+    result_serializer: str,
+) -> _RunSettings:
+    """Check a run's settings, alone and together, before anything is submitted.
+
+    Everything the fetch step will use is checked here too: a value the fetch task rejects
+    would otherwise fail only after a job was created.
+
+    Raises:
+        InvalidInputError: A setting is invalid, or needs ``robust=True``.
+    """
+    flags = {"cache_submit": cache_submit, "cache_result": cache_result, "retry_fetch": retry_fetch}
+    if not robust and any(flags.values()):
+        chosen = ", ".join(f"{name}=True" for name, on in flags.items() if on)
+        raise InvalidInputError(
+            f"{chosen} requires robust=True: caching and fetch retries operate on the split "
+            "submit/fetch tasks. Drop the flag(s) or use robust mode.",
+            argument="robust",
+        )
+    if not robust and timeout is not None:
+        raise InvalidInputError(
+            "`timeout` applies to the robust fetch; it requires robust=True.",
+            argument="timeout",
+        )
+    if robust:
+        _check_result_serializer(result_serializer)
+    return _RunSettings(
+        robust,
+        cache_submit,
+        cache_result,
+        retry_fetch,
+        cache_scope,
+        cache_expiration,
+        artifact_key,
+        timeout,
+        options,
+        result_serializer,
+    )
+
+
+def _check_result_serializer(name: str) -> None:
     try:
-        resolve_serializer(name)  # type: ignore[arg-type]
+        resolve_serializer(name)
     except Exception:
         raise InvalidInputError(
             "`result_serializer` must name a Prefect result serializer, for example "
@@ -162,10 +245,58 @@ def _check_result_serializer(name: object) -> None:
         ) from None
 
 
-def _check_flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInputError(f"`{name}` must be True or False; got {value!r}.", argument=name)
-    return value
+@dataclass(frozen=True)
+class _Route:
+    """What differs between the sampler and the estimator wrapper: names and tasks."""
+
+    value_name: Literal["shots", "precision"]
+    value: Constraint
+    run_task: Any
+    submit_task: Any
+    digest: Callable[..., str]
+    submit_cache_key: Callable[..., str]
+
+
+_ROUTES: Final[dict[PrimitiveName, _Route]] = {
+    "sampler": _Route(
+        "shots",
+        SHOTS,
+        run_sampler_task,
+        submit_sampler_job_task,
+        build_qiskit_sampler_input_digest,
+        qiskit_sampler_submit_cache_key,
+    ),
+    "estimator": _Route(
+        "precision",
+        PRECISION,
+        run_estimator_task,
+        submit_estimator_job_task,
+        build_qiskit_estimator_input_digest,
+        qiskit_estimator_submit_cache_key,
+    ),
+}
+
+
+def _fetch_task(settings: _RunSettings) -> Any:
+    """`fetch_qiskit_job_result_task`, with the cache and retry options ``settings`` ask for."""
+    fetch_options: dict[str, Any] = {}
+    if settings.cache_result:
+        fetch_options.update(
+            cache_key_fn=qiskit_result_fetch_cache_key,
+            persist_result=True,
+            result_serializer=settings.result_serializer,
+            cache_expiration=settings.cache_expiration,
+        )
+    if settings.retry_fetch:
+        delays = qiskit_retry_delays()
+        fetch_options.update(
+            retries=len(delays),
+            retry_delay_seconds=delays,
+            retry_condition_fn=should_retry_qiskit_fetch_failure,
+        )
+    if not fetch_options:
+        return fetch_qiskit_job_result_task
+    return fetch_qiskit_job_result_task.with_options(**fetch_options)
 
 
 class _QCSCPrimitive:
@@ -193,153 +324,93 @@ class _QCSCPrimitive:
         )
         return f"{type(self).__name__}({target})"
 
-    async def _arun(
-        self,
-        pubs: Sequence[object],
-        *,
-        value: float | int | None,
-        robust: bool,
-        cache_submit: bool,
-        cache_result: bool,
-        retry_fetch: bool,
-        cache_scope: str,
-        cache_expiration: timedelta | None,
-        artifact_key: str | None,
-        timeout: float | None,
-        options: object | None,
-        result_serializer: str,
-    ) -> QCSCPrimitiveJob:
-        robust = _check_flag("robust", robust)
-        flags = {
-            "cache_submit": _check_flag("cache_submit", cache_submit),
-            "cache_result": _check_flag("cache_result", cache_result),
-            "retry_fetch": _check_flag("retry_fetch", retry_fetch),
-        }
-        if cache_scope not in _CACHE_SCOPES:
-            raise InvalidInputError(
-                f"`cache_scope` must be 'flow' or 'global'; got {cache_scope!r}.",
-                argument="cache_scope",
-            )
-        if cache_expiration is not None and (
-            not isinstance(cache_expiration, timedelta) or cache_expiration <= timedelta(0)
-        ):
-            raise InvalidInputError(
-                "`cache_expiration` must be a positive timedelta or None; got "
-                f"{cache_expiration!r}.",
-                argument="cache_expiration",
-            )
-        if not robust and any(flags.values()):
-            chosen = ", ".join(f"{name}=True" for name, on in flags.items() if on)
-            raise InvalidInputError(
-                f"{chosen} requires robust=True: caching and fetch retries operate on the split "
-                "submit/fetch tasks. Drop the flag(s) or use robust mode.",
-                argument="robust",
-            )
-        if not robust and timeout is not None:
-            raise InvalidInputError(
-                "`timeout` applies to the robust fetch; it requires robust=True.",
-                argument="timeout",
-            )
-        # Everything the fetch step will use is checked here, before anything is submitted: a
-        # value the fetch task rejects would otherwise fail only after a job was created.
-        if artifact_key is not None:
-            validate_artifact_key(artifact_key)
-        if robust:
-            check_wait_arguments(
-                timeout, DEFAULT_POLL_INTERVAL, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_REQUEST_TIMEOUT
-            )
-            _check_result_serializer(result_serializer)
-        run_options = self.options if options is None else options
-        sampler = self._primitive == "sampler"
-        value_name = "shots" if sampler else "precision"
-        config_kwargs: dict[str, Any] = {
+    def _config_kwargs(self) -> dict[str, Any]:
+        return {
             "runtime_config": self.runtime_config,
             "runtime_block_name": self.runtime_block_name,
         }
 
-        if not robust:
-            simple_task: Any = run_sampler_task if sampler else run_estimator_task
-            output: FetchOutput = await simple_task(
-                pubs,
-                **config_kwargs,
-                **{value_name: value},
-                options=run_options,
-                artifact_key=artifact_key,
-            )
-            return QCSCPrimitiveJob(
-                job_id=output["job_id"],
-                primitive=self._primitive,
-                output=output,
-                **config_kwargs,
-            )
-
-        submit: Any = submit_sampler_job_task if sampler else submit_estimator_job_task
-        submit_kwargs: dict[str, Any] = {value_name: value, "options": run_options}
-        if flags["cache_submit"]:
-            config = await aresolve_runtime_config(self.runtime_config, self.runtime_block_name)
-            digest_fn: Any = (
-                build_qiskit_sampler_input_digest
-                if sampler
-                else build_qiskit_estimator_input_digest
-            )
-            submit_kwargs["input_digest"] = digest_fn(
-                pubs,
-                backend_name=config.backend_name,
-                cache_scope=cache_scope,
-                options=run_options,
-                channel=config.channel,
-                instance=config.instance,
-                **{value_name: value},
-            )
-            submit = submit.with_options(
-                cache_key_fn=(
-                    qiskit_sampler_submit_cache_key
-                    if sampler
-                    else qiskit_estimator_submit_cache_key
-                ),
-                cache_expiration=cache_expiration,
-                persist_result=True,
-            )
-        reference: JobReference = await submit(pubs, **config_kwargs, **submit_kwargs)
-
-        fetch_options: dict[str, Any] = {}
-        if flags["cache_result"]:
-            fetch_options.update(
-                cache_key_fn=qiskit_result_fetch_cache_key,
-                persist_result=True,
-                result_serializer=result_serializer,
-                cache_expiration=cache_expiration,
-            )
-        if flags["retry_fetch"]:
-            delays = qiskit_retry_delays()
-            fetch_options.update(
-                retries=len(delays),
-                retry_delay_seconds=delays,
-                retry_condition_fn=should_retry_qiskit_fetch_failure,
-            )
-        fetch: Any = (
-            fetch_qiskit_job_result_task.with_options(**fetch_options)
-            if fetch_options
-            else fetch_qiskit_job_result_task
-        )
-
-        async def fetch_output() -> FetchOutput:
-            result: FetchOutput = await fetch(
-                **config_kwargs,
-                job_reference=reference,
-                pubs=pubs,
-                artifact_key=artifact_key,
-                timeout=timeout,
-            )
-            return result
-
+    async def _arun(
+        self, pubs: Sequence[object], *, value: float | None, **settings: Any
+    ) -> QCSCPrimitiveJob:
+        """Check the arguments, then run in simple mode or submit in robust mode."""
+        route = _ROUTES[self._primitive]
+        checked = _run_settings(**settings)
+        value = route.value.check(value, route.value_name)
+        if checked.options is None:
+            checked = replace(checked, options=self.options)
+        if not checked.robust:
+            return await self._run_simple(pubs, route, value, checked)
+        reference = await self._submit(pubs, route, value, checked)
         return QCSCPrimitiveJob(
             job_id=reference.job_id,
             primitive=self._primitive,
             job_reference=reference,
-            fetch=fetch_output,
-            **config_kwargs,
+            fetch=self._fetch_later(reference, pubs, checked),
+            **self._config_kwargs(),
         )
+
+    async def _run_simple(
+        self, pubs: Sequence[object], route: _Route, value: float | None, settings: _RunSettings
+    ) -> QCSCPrimitiveJob:
+        """Simple mode: one task submits, waits and returns the output."""
+        output: FetchOutput = await route.run_task(
+            pubs,
+            **self._config_kwargs(),
+            **{route.value_name: value},
+            options=settings.options,
+            artifact_key=settings.artifact_key,
+        )
+        return QCSCPrimitiveJob(
+            job_id=output["job_id"],
+            primitive=self._primitive,
+            output=output,
+            **self._config_kwargs(),
+        )
+
+    async def _submit(
+        self, pubs: Sequence[object], route: _Route, value: float | None, settings: _RunSettings
+    ) -> JobReference:
+        """Robust mode, first step: the submit task, keyed by an input digest if asked."""
+        submit = route.submit_task
+        submit_kwargs: dict[str, Any] = {route.value_name: value, "options": settings.options}
+        if settings.cache_submit:
+            config = await aresolve_runtime_config(self.runtime_config, self.runtime_block_name)
+            submit_kwargs["input_digest"] = route.digest(
+                pubs,
+                backend_name=config.backend_name,
+                cache_scope=settings.cache_scope,
+                options=settings.options,
+                channel=config.channel,
+                instance=config.instance,
+                **{route.value_name: value},
+            )
+            submit = submit.with_options(
+                cache_key_fn=route.submit_cache_key,
+                cache_expiration=settings.cache_expiration,
+                persist_result=True,
+            )
+        reference: JobReference = await submit(pubs, **self._config_kwargs(), **submit_kwargs)
+        return reference
+
+    def _fetch_later(
+        self, reference: JobReference, pubs: Sequence[object], settings: _RunSettings
+    ) -> Callable[[], Awaitable[FetchOutput]]:
+        """Robust mode, second step: the fetch the job handle runs on its first result()."""
+        fetch = _fetch_task(settings)
+        config_kwargs = self._config_kwargs()
+
+        async def fetch_output() -> FetchOutput:
+            output: FetchOutput = await fetch(
+                **config_kwargs,
+                job_reference=reference,
+                pubs=pubs,
+                artifact_key=settings.artifact_key,
+                timeout=settings.timeout,
+            )
+            return output
+
+        return fetch_output
 
     async def _arun_and_fetch(self, pubs: Sequence[object], **kwargs: Any) -> FetchOutput:
         job = await self._arun(pubs, **kwargs)
