@@ -6,9 +6,9 @@ robust mode (`submit_*_job_task`, then `fetch_qiskit_job_result_task`). They nev
 primitive: the native ``SamplerV2``/``EstimatorV2`` run inside the tasks.
 
 Calling convention: every method that talks to the service returns a coroutine when it is called
-while an event loop is running (``await sampler.run(...)`` in an ``async`` flow, as in the spec),
-and the value itself when no loop is running (a plain ``def`` flow or script), the way Prefect's
-own async tasks behave when called from a sync flow.
+while an event loop is running (``await sampler.run(...)`` in an ``async`` flow), and the value
+itself when no loop is running (a plain ``def`` flow or script), the way Prefect's own async
+tasks behave when called from a sync flow.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: The result serializer used by ``cache_result=True`` (the spec's choice).
+#: The default ``result_serializer`` of ``cache_result=True``.
 DEFAULT_RESULT_SERIALIZER: Final = "compressed/pickle"
 
 
@@ -470,9 +470,9 @@ class QCSCSamplerV2(_QCSCPrimitive):
             artifact_key: Key for the result artifacts.
             timeout: Seconds the fetch waits for the job (robust only); ``None``: no limit.
             options: Native options for this run, replacing the wrapper's defaults.
-            result_serializer: Serializer for ``cache_result`` (``"compressed/pickle"`` as in
-                the spec, or ``"qiskit-runtime-json"`` for results that load across qiskit
-                versions).
+            result_serializer: Serializer for ``cache_result``: ``"compressed/pickle"`` (the
+                default), or ``"qiskit-runtime-json"`` for results that load across qiskit
+                versions.
 
         Returns:
             The job handle (awaitable in async code, see the module docstring).
