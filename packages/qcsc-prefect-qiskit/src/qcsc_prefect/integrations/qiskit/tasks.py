@@ -21,11 +21,11 @@ from qiskit.primitives.containers.sampler_pub import SamplerPubLike
 
 from . import _native
 from ._blocking import call_blocking
-from ._logging import run_logger
+from ._logging import Logger, run_logger
 from ._native import EstimatorOptions, SamplerOptions
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
-from .jobs import FetchOutput, PrimitiveName
+from .jobs import FetchOutput, JobStatus, PrimitiveName
 from .validation import ARTIFACT_KEY, PRECISION, SHOTS, validate_inputs, validated
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -168,15 +168,66 @@ async def _run_primitive(
     )
     native = await call_blocking(_native.build_primitive, primitive, backend, options)
 
+    return await _submit_and_wait(
+        primitive,
+        native,
+        checked,
+        backend_name=str(backend.name),
+        shots=shots,
+        precision=precision,
+        artifact_key=artifact_key,
+        logger=logger,
+    )
+
+
+async def _submit_and_wait(
+    primitive: PrimitiveName,
+    native: Any,
+    pubs: Sequence[object],
+    *,
+    backend_name: str,
+    shots: int | None,
+    precision: float | None,
+    artifact_key: str | None,
+    logger: Logger,
+) -> FetchOutput:
+    """Post the checked pubs, wait for the result, then build the output and its artifacts."""
     submitted = _native.utc_now()
     started = time.perf_counter()
-    job = await call_blocking(_native.submit, native, checked, shots=shots, precision=precision)
+    job = await call_blocking(_native.submit, native, pubs, shots=shots, precision=precision)
     job_id = str(job.job_id())
-    logger.info(
-        "Submitted %s job %s (%d pubs) to %s.", primitive, job_id, len(checked), backend.name
+    logger.info("Submitted %s job %s (%d pubs) to %s.", primitive, job_id, len(pubs), backend_name)
+    status, result = await _wait_for_result(job, job_id, logger)
+    wall_seconds = time.perf_counter() - started
+    finished = _native.utc_now()
+    report = await call_blocking(_native.job_service_report, job)
+    logger.info("Job %s finished: %s in %.3f s.", job_id, status, wall_seconds)
+
+    output = _native.build_fetch_output(
+        job_id=job_id,
+        backend_name=backend_name,
+        primitive=primitive,
+        status=status,
+        result=result,
+        metadata=_native.execution_metadata(
+            mode="simple",
+            primitive=primitive,
+            num_pubs=len(pubs),
+            shots=shots,
+            precision=precision,
+            status=status,
+            submitted=submitted,
+            finished=finished,
+            wall_seconds=wall_seconds,
+            report=report,
+        ),
     )
-    # Wait on the event loop with short status requests (no thread held for the job's lifetime),
-    # then download the result once.
+    await acreate_result_artifacts(output, artifact_key)
+    return output
+
+
+async def _wait_for_result(job: Any, job_id: str, logger: Logger) -> tuple[JobStatus, Any]:
+    """Poll on the event loop (no thread held while the job runs), then download the result."""
     status = await wait_for_final_status(
         job,
         job_id,
@@ -195,32 +246,7 @@ async def _run_primitive(
         _native.wait_for_result,
         job,
     )
-    wall_seconds = time.perf_counter() - started
-    finished = _native.utc_now()
-    report = await call_blocking(_native.job_service_report, job)
-    logger.info("Job %s finished: %s in %.3f s.", job_id, status, wall_seconds)
-
-    output = _native.build_fetch_output(
-        job_id=job_id,
-        backend_name=str(backend.name),
-        primitive=primitive,
-        status=status,
-        result=result,
-        metadata=_native.execution_metadata(
-            mode="simple",
-            primitive=primitive,
-            num_pubs=len(checked),
-            shots=shots,
-            precision=precision,
-            status=status,
-            submitted=submitted,
-            finished=finished,
-            wall_seconds=wall_seconds,
-            report=report,
-        ),
-    )
-    await acreate_result_artifacts(output, artifact_key)
-    return output
+    return status, result
 
 
 __all__ = ["run_estimator_task", "run_sampler_task"]
