@@ -44,6 +44,48 @@ _JOB_REFERENCE_TYPE: Final = "qcsc.JobReference"
 _BIT_ARRAY_TYPE: Final = "qcsc.BitArray.planes"
 
 
+def _compress_planes(planes: Any) -> bytes:
+    """Compress byte planes into one zlib stream, one deflate block (Huffman table) each."""
+    compressor = zlib.compressobj(6)
+    chunks = []
+    for plane in planes:
+        chunks.append(compressor.compress(plane.tobytes()))
+        chunks.append(compressor.flush(zlib.Z_FULL_FLUSH))
+    chunks.append(compressor.flush())
+    return b"".join(chunks)
+
+
+def _encode_bit_array(bits: Any) -> dict[str, Any]:
+    """Encode a ``BitArray`` as byte planes, compressed plane by plane.
+
+    Planes are all first bytes of every shot, then all second bytes, ...: the zero-padded top
+    byte then costs only its real entropy, which ``RuntimeEncoder``'s zlib(npy) does not reach
+    (~8 % smaller for random 20-bit outcomes).
+    """
+    import numpy as np  # deferred, like the whole codec (see _codec)
+
+    planes = np.ascontiguousarray(np.moveaxis(bits.array, -1, 0))
+    return {
+        "__type__": _BIT_ARRAY_TYPE,
+        "__value__": {
+            "num_bits": bits.num_bits,
+            "shape": list(bits.array.shape),
+            "planes": base64.b64encode(_compress_planes(planes)).decode(),
+        },
+    }
+
+
+def _decode_bit_array(value: dict[str, Any]) -> Any:
+    """Rebuild the ``BitArray`` `_encode_bit_array` wrote."""
+    import numpy as np  # deferred, like the whole codec (see _codec)
+    from qiskit.primitives.containers import BitArray
+
+    shape = tuple(value["shape"])
+    raw = zlib.decompress(base64.b64decode(value["planes"]))
+    planes = np.frombuffer(raw, dtype=np.uint8).reshape((shape[-1], *shape[:-1]))
+    return BitArray(np.ascontiguousarray(np.moveaxis(planes, 0, -1)), value["num_bits"])
+
+
 @functools.cache
 def _codec() -> tuple[type[json.JSONEncoder], type[json.JSONDecoder]]:
     """Build the encoder/decoder pair on first use.
@@ -58,43 +100,12 @@ def _codec() -> tuple[type[json.JSONEncoder], type[json.JSONDecoder]]:
 
     from .jobs import JobReference
 
-    def compress_planes(planes: Any) -> bytes:
-        # One zlib stream; a full flush after each plane starts a new deflate block, so each
-        # byte plane gets its own Huffman table.
-        compressor = zlib.compressobj(6)
-        chunks = []
-        for plane in planes:
-            chunks.append(compressor.compress(plane.tobytes()))
-            chunks.append(compressor.flush(zlib.Z_FULL_FLUSH))
-        chunks.append(compressor.flush())
-        return b"".join(chunks)
-
-    def encode_bit_array(bits: Any) -> dict[str, Any]:
-        # Byte planes (all first bytes of every shot, then all second bytes, ...), compressed
-        # plane by plane: the zero-padded top byte then costs only its real entropy, which
-        # RuntimeEncoder's zlib(npy) does not reach (~8 % smaller for random 20-bit outcomes).
-        planes = np.ascontiguousarray(np.moveaxis(bits.array, -1, 0))
-        return {
-            "__type__": _BIT_ARRAY_TYPE,
-            "__value__": {
-                "num_bits": bits.num_bits,
-                "shape": list(bits.array.shape),
-                "planes": base64.b64encode(compress_planes(planes)).decode(),
-            },
-        }
-
-    def decode_bit_array(value: dict[str, Any]) -> Any:
-        shape = tuple(value["shape"])
-        raw = zlib.decompress(base64.b64decode(value["planes"]))
-        planes = np.frombuffer(raw, dtype=np.uint8).reshape((shape[-1], *shape[:-1]))
-        return BitArray(np.ascontiguousarray(np.moveaxis(planes, 0, -1)), value["num_bits"])
-
     class Encoder(RuntimeEncoder):  # type: ignore[misc]  # untyped upstream base class
         """``RuntimeEncoder`` plus job references and any numpy scalar."""
 
         def default(self, obj: Any) -> Any:
             if isinstance(obj, BitArray):
-                return encode_bit_array(obj)
+                return _encode_bit_array(obj)
             if isinstance(obj, JobReference):
                 return {"__type__": _JOB_REFERENCE_TYPE, "__value__": obj.model_dump(mode="json")}
             if isinstance(obj, np.generic) and not isinstance(obj, np.int64 | np.float64):
@@ -107,7 +118,7 @@ def _codec() -> tuple[type[json.JSONEncoder], type[json.JSONDecoder]]:
         def object_hook(self, obj: Any) -> Any:
             kind = obj.get("__type__")
             if kind == _BIT_ARRAY_TYPE:
-                return decode_bit_array(obj["__value__"])
+                return _decode_bit_array(obj["__value__"])
             if kind == _JOB_REFERENCE_TYPE:
                 return JobReference.model_validate(obj["__value__"])
             return super().object_hook(obj)
