@@ -2,12 +2,12 @@
 
 With ``_translate.py`` and ``serializers.py`` this is the only module that imports
 ``qiskit_ibm_runtime``, and the only one that reads a token's secret value. Everything that
-talks to the service is a plain blocking function; the tasks call them on the client thread
-pool (``_blocking.call_blocking``).
+talks to the service is a plain blocking function; the tasks call them on the client pool
+(``_blocking``), each wait bounded.
 
 The heavy imports happen at module import time on purpose: qiskit can crash when it is first
-imported inside a worker thread that later exits (see the runtime notes), and the tasks call
-these functions from worker threads.
+imported inside a worker thread that later exits, and the tasks call these functions from the
+client pool's worker threads (a replacement worker exits once the stall it stood in for ends).
 """
 
 from __future__ import annotations
