@@ -109,6 +109,17 @@ class QiskitRuntimeConfig(Block):
         default=None,
         description="Preferred instance plan types in order, for example `['open', 'premium']`.",
     )
+    execution_mode: Literal["job", "batch", "session"] = Field(
+        default="job",
+        description="`job` submits each job on its own; `batch` and `session` submit every job of "
+        "a flow run into one Batch or Session that the flow run opens on first use and closes "
+        "when it ends.",
+    )
+    session_max_time: int | None = Field(
+        default=None,
+        description="Maximum time in seconds of a Batch or Session the library opens; `None` "
+        "uses the service's default.",
+    )
     lock_url: SecretStr | None = Field(
         default=None,
         description="Submit lock shared by every host, for example "

@@ -18,6 +18,7 @@ boundary (``_translate.py``), with the original exception kept as ``__cause__``.
     │   └── JobRanTooLongError                  cancelled by the service: ran too long (1305)
     ├── JobCancelledError                       the job was cancelled
     ├── JobTimeoutError         (TimeoutError)  our own wait ran out; the job may still run
+    ├── SessionClosedError                      the flow run's Session ended while in use
     ├── JobNotFoundError                        the job or its result is no longer retained
     └── ResultCacheError                        a persisted result can no longer be loaded
 """
@@ -190,6 +191,18 @@ class JobTimeoutError(QCSCQiskitError, TimeoutError):
         self.last_status = last_status
 
 
+class SessionClosedError(QCSCQiskitError):
+    """The flow run's Session was closed by the service while the flow run was using it.
+
+    Attributes:
+        session_id: The closed Session's id.
+    """
+
+    def __init__(self, message: str, *, session_id: str | None = None) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
 class JobNotFoundError(QCSCQiskitError):
     """The job, or its result, is not (or no longer) retained by the service."""
 
@@ -213,6 +226,7 @@ __all__ = [
     "RuntimeApiError",
     "RuntimeAuthError",
     "RuntimeConfigError",
+    "SessionClosedError",
     "SubmissionUnknownError",
     "SubmitLockError",
 ]

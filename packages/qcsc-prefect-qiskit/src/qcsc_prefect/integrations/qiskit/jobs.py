@@ -69,9 +69,15 @@ class JobReference(BaseModel):
     )
     submitted_at: datetime = Field(description="When the job was submitted (UTC).")
     session_id: str | None = Field(
+        default=None, description="The Batch or Session the job runs in, if any."
+    )
+    execution_mode: Literal["job", "batch", "session"] = Field(
+        default="job", description="How the job was submitted: alone, in a Batch or a Session."
+    )
+    flow_run_id: str | None = Field(
         default=None,
-        description="The session or batch id. Always `None` today: jobs run in job mode; the "
-        "field is kept so that stored references stay valid when sessions and batches come.",
+        description="The flow run that submitted or adopted the job; a later run that gets this "
+        "reference from the cache sees another id.",
     )
     shots: int | None = Field(default=None, description="The default shots requested (sampler).")
     precision: float | None = Field(

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from prefect import task
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 
 from . import _native, _reconcile
 from ._blocking import call_blocking, call_blocking_bounded, start_blocking
@@ -49,6 +49,7 @@ from .errors import (
     RuntimeApiError,
     SubmissionUnknownError,
 )
+from .execution_modes import aexecution_target, check_execution_mode
 from .jobs import CacheLocation, JobReference, PrimitiveName
 from .locking import DEFAULT_ACQUIRE_TIMEOUT, LockLease, SubmitLock, submit_lock_for
 from .retry import classify
@@ -184,6 +185,7 @@ async def _validate(
 ) -> _Submission:
     """Resolve the backend and check the inputs against it; nothing is posted on failure."""
     backend = await call_blocking(config.get_backend)
+    check_execution_mode(config, backend)
     # Off the event loop: checking large circuits against the target takes time.
     checked = await call_blocking(
         validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
@@ -288,8 +290,9 @@ async def _post(
     submission: _Submission, service: Any, tag: str, hold: _Hold, logger: Logger
 ) -> _Outcome:
     """Post the job; after an error, reconcile by tag, and post again only when provably safe."""
+    target = await aexecution_target(submission.config, submission.backend, logger)
     native = _native.build_primitive(
-        submission.primitive, submission.backend, _tagged_options(submission.options, tag)
+        submission.primitive, target.native_mode, _tagged_options(submission.options, tag)
     )
     for attempt in range(1, SUBMIT_POST_ATTEMPTS + 1):
         await hold.lease.confirm()
@@ -438,12 +441,25 @@ def _reference(
         input_digest=submission.input_digest,
         idempotency_tag=identity.tag if identity is not None else None,
         submitted_at=_native.utc_now(),
+        session_id=_text_or_none(getattr(outcome.job, "session_id", None)),
+        execution_mode=submission.config.execution_mode,
+        flow_run_id=_current_flow_run_id(),
         shots=submission.shots,
         precision=submission.precision,
         reused=outcome.reused,
         cache_key=submission.cache_key,
         cache_location=submission.cache_location,
     )
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _current_flow_run_id() -> str | None:
+    flow_ctx = FlowRunContext.get()
+    flow_run = flow_ctx.flow_run if flow_ctx is not None else None
+    return str(flow_run.id) if flow_run is not None else None
 
 
 async def _submit_local(submission: _Submission, logger: Logger) -> JobReference:

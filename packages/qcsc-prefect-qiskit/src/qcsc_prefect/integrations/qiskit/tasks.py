@@ -25,6 +25,7 @@ from ._logging import Logger, run_logger
 from ._native import EstimatorOptions, SamplerOptions
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
+from .execution_modes import aexecution_target, check_execution_mode
 from .jobs import FetchOutput, JobStatus, PrimitiveName
 from .validation import ARTIFACT_KEY, PRECISION, SHOTS, validate_inputs, validated
 from .waiting import (
@@ -163,10 +164,12 @@ async def _run_primitive(
     logger = run_logger()
     config = await aresolve_runtime_config(runtime_config, runtime_block_name)
     backend = await call_blocking(config.get_backend)
+    check_execution_mode(config, backend)
     checked: Sequence[object] = await call_blocking(
         validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
     )
-    native = await call_blocking(_native.build_primitive, primitive, backend, options)
+    target = await aexecution_target(config, backend, logger)
+    native = await call_blocking(_native.build_primitive, primitive, target.native_mode, options)
 
     return await _submit_and_wait(
         primitive,
