@@ -3,13 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrapped
+# `make test-compat`: the oldest Prefect we admit, in its own venv (constraints-compat.txt).
+COMPAT_VENV := .venv-compat
+COMPAT_PY := $(COMPAT_VENV)/bin/python
+COMPAT_STAMP := $(COMPAT_VENV)/.bootstrapped
+COMPAT_TESTS := tests/integration/test_robust_submit.py tests/integration/test_robust_fetch.py \
+	tests/integration/test_result_cache_serializer.py tests/integration/test_wrappers.py \
+	tests/reliability/test_crash_windows.py tests/unit/test_cache_keys.py tests/prefect_contract
 BOOTSTRAP_INPUTS := constraints.txt requirements-dev.txt \
 	packages/qcsc-prefect-qiskit/pyproject.toml packages/qcsc-runtime-emulator/pyproject.toml
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: venv test test-slow demo reliability bench lint typecheck check clean \
+.PHONY: venv test test-slow test-compat demo reliability bench lint typecheck check clean \
 	stack-up stack-down stack-status load
 
 venv: $(STAMP)
@@ -23,6 +30,22 @@ $(STAMP): $(BOOTSTRAP_INPUTS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+$(COMPAT_STAMP): $(BOOTSTRAP_INPUTS) constraints-compat.txt
+	@test -x $(COMPAT_PY) || $(PYTHON) -m venv $(COMPAT_VENV)
+	grep -v '^prefect==' constraints.txt > $(COMPAT_VENV)/constraints.txt
+	cat constraints-compat.txt >> $(COMPAT_VENV)/constraints.txt
+	$(COMPAT_PY) -m pip install --quiet --upgrade pip
+	$(COMPAT_PY) -m pip install --quiet -c $(COMPAT_VENV)/constraints.txt \
+		-e packages/qcsc-prefect-qiskit -e packages/qcsc-runtime-emulator -r requirements-dev.txt
+	@touch $(COMPAT_STAMP)
+
+# The suite's core on the oldest Prefect we admit, then the clean-install tests (our wheels in
+# empty venvs, without constraints). Not part of CI: it builds three venvs; docs/development.md
+# gives its duration.
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_PY) -m pytest -q -p no:randomly $(COMPAT_TESTS)
+	$(COMPAT_PY) -m pytest -q -p no:randomly -m install tests/install
 
 demo: $(STAMP)
 	$(PY) examples/native_qiskit_primitives_demo/flow.py --primitive all --mode all

@@ -445,8 +445,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MISSING_EMULATOR = (
+    "The local Qiskit Runtime emulator (qcsc-runtime-emulator) is not installed in this "
+    "environment: add it with `pip install -e packages/qcsc-runtime-emulator` (with uv: `uv run "
+    "--package qcsc-prefect-qiskit --with-editable packages/qcsc-runtime-emulator python ...`), "
+    "or pass --local (Qiskit's local simulator) or --runtime-block NAME (real IBM Quantum jobs)."
+)
+
+
 def _start_emulator() -> Any:
-    from qcsc_runtime_emulator import RuntimeEmulator
+    try:
+        from qcsc_runtime_emulator import RuntimeEmulator
+    except ModuleNotFoundError as exc:
+        if exc.name != "qcsc_runtime_emulator":
+            raise
+        raise SystemExit(MISSING_EMULATOR) from None
 
     emulator = RuntimeEmulator(state_dir=DEMO_STATE / "emulator").start()
     os.environ.update(emulator.env())
