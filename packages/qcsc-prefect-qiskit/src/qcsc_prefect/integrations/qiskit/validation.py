@@ -151,6 +151,12 @@ CACHE_EXPIRATION: Final = Constraint(
     Annotated[timedelta, Strict(), Gt(timedelta(0))] | None,
     "a positive datetime.timedelta, or None to keep entries for ever",
 )
+#: An input digest built by ``build_qiskit_*_input_digest``, or ``None``.
+INPUT_DIGEST: Final = Constraint(
+    Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{64}$")] | None,
+    "the 64-character hex digest returned by build_qiskit_sampler_input_digest or "
+    "build_qiskit_estimator_input_digest, or None",
+)
 #: A non-blank name (backend, flow).
 NAME: Final = Constraint(_Name, "a non-empty string")
 #: A non-blank name, or ``None``.
@@ -538,6 +544,7 @@ __all__ = [
     "FINITE",
     "FLAG",
     "FRACTION",
+    "INPUT_DIGEST",
     "NAME",
     "OPTIONAL_NAME",
     "OPTIONAL_SECONDS",
