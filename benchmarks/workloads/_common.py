@@ -57,7 +57,8 @@ def clear_log() -> None:
 
 def read_log() -> list[dict[str, Any]]:
     payload = control("GET", "/log")
-    return payload["log"] if isinstance(payload, dict) else payload
+    entries: list[dict[str, Any]] = payload["log"] if isinstance(payload, dict) else payload
+    return entries
 
 
 def request_kind(entry: dict[str, Any]) -> str:

@@ -7,14 +7,15 @@
 
 Each job is a Bell circuit with a distinct shot count. The runner sets the emulator's queue delay
 beforehand and computes the makespan (first job created to last job finished) from the emulator's
-job records; this process reports its own wall time and the peak OS thread count seen while the
-jobs were in flight.
+job records; this process reports its own wall time, the peak OS thread count seen while the
+jobs were in flight and its peak resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import time
 from typing import Any
 
@@ -28,6 +29,11 @@ from _common import (
     os_threads,
     runtime_config,
 )
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB; Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def native(jobs: int) -> tuple[float, int, int]:
@@ -81,7 +87,13 @@ def main() -> int:
     impl = "native" if args.impl == "native" else implementation()
     wall, peak, baseline = native(args.jobs) if impl == "native" else with_library(args.jobs)
     emit(
-        kind="in-flight", impl=impl, jobs=args.jobs, wall=wall, peak_threads=peak, baseline=baseline
+        kind="in-flight",
+        impl=impl,
+        jobs=args.jobs,
+        wall=wall,
+        peak_threads=peak,
+        baseline=baseline,
+        peak_rss_mb=peak_rss_mb(),
     )
     return 0
 
