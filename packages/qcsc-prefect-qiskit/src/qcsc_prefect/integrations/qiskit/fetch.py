@@ -21,6 +21,7 @@ from . import _native, _reconcile
 from ._blocking import call_blocking, call_blocking_bounded
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
+from ._naming import fetch_run_name
 from ._submit_cache import invalidate_submit_cache
 from ._translate import translate, translating_errors
 from .artifacts import acreate_result_artifacts
@@ -32,6 +33,7 @@ from .errors import (
     RuntimeApiError,
 )
 from .jobs import FetchOutput, JobReference, JobStatus, parse_job_reference
+from .usage import arecord_usage, usage_row
 from .validation import validate_artifact_key
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -179,6 +181,16 @@ async def _output(
             len(fetch.pubs),
         )
     report = await call_blocking(_native.job_service_report, job)
+    await arecord_usage(
+        usage_row(
+            job, primitive=primitive, backend_name=backend_name, report=report,
+            shots=reference.shots if reference is not None else None,
+            precision=reference.precision if reference is not None else None,
+            status=status, reference=reference,
+            mode=reference.execution_mode if reference is not None else fetch.config.execution_mode,
+        ),
+        logger,
+    )  # fmt: skip
     metadata = _native.execution_metadata(
         mode="robust",
         primitive=primitive,
@@ -303,7 +315,7 @@ def _describe(
     return primitive, name, created
 
 
-@task(name="fetch_qiskit_job_result_task", retries=0)
+@task(name="fetch_qiskit_job_result_task", task_run_name=fetch_run_name, retries=0)
 async def fetch_qiskit_job_result_task(
     *,
     runtime_config: QiskitRuntimeConfig | None = None,

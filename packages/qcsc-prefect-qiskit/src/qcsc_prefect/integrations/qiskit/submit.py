@@ -38,6 +38,7 @@ from ._blocking import call_blocking, call_blocking_bounded, start_blocking
 from ._identity import SubmissionIdentity, identify, run_cache_key
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
+from ._naming import primitive_run_name
 from ._submit_cache import current_cache_entry
 from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
@@ -575,6 +576,7 @@ def _default_estimator_submit_key(context: TaskRunContext, parameters: dict[str,
 
 @task(
     name="submit_sampler_job_task",
+    task_run_name=primitive_run_name("submit", "sampler"),
     retries=0,
     cache_key_fn=_default_sampler_submit_key,
     persist_result=True,
@@ -628,6 +630,7 @@ async def submit_sampler_job_task(
 
 @task(
     name="submit_estimator_job_task",
+    task_run_name=primitive_run_name("submit", "estimator"),
     retries=0,
     cache_key_fn=_default_estimator_submit_key,
     persist_result=True,

@@ -22,11 +22,13 @@ from qiskit.primitives.containers.sampler_pub import SamplerPubLike
 from . import _native
 from ._blocking import call_blocking
 from ._logging import Logger, run_logger
+from ._naming import primitive_run_name
 from ._native import EstimatorOptions, SamplerOptions
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .execution_modes import aexecution_target, check_execution_mode
 from .jobs import FetchOutput, JobStatus, PrimitiveName
+from .usage import arecord_usage, usage_row
 from .validation import ARTIFACT_KEY, PRECISION, SHOTS, validate_inputs, validated
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -38,7 +40,12 @@ from .waiting import (
 )
 
 
-@task(retries=0, cache_policy=NO_CACHE, name="run_sampler_task")
+@task(
+    retries=0,
+    cache_policy=NO_CACHE,
+    name="run_sampler_task",
+    task_run_name=primitive_run_name("run", "sampler"),
+)
 @validated(shots=SHOTS, artifact_key=ARTIFACT_KEY)
 async def run_sampler_task(
     pubs: Sequence[SamplerPubLike],
@@ -93,7 +100,12 @@ async def run_sampler_task(
     )
 
 
-@task(retries=0, cache_policy=NO_CACHE, name="run_estimator_task")
+@task(
+    retries=0,
+    cache_policy=NO_CACHE,
+    name="run_estimator_task",
+    task_run_name=primitive_run_name("run", "estimator"),
+)
 @validated(precision=PRECISION, artifact_key=ARTIFACT_KEY)
 async def run_estimator_task(
     pubs: Sequence[EstimatorPubLike],
@@ -179,6 +191,7 @@ async def _run_primitive(
         shots=shots,
         precision=precision,
         artifact_key=artifact_key,
+        mode=target.mode,
         logger=logger,
     )
 
@@ -192,6 +205,7 @@ async def _submit_and_wait(
     shots: int | None,
     precision: float | None,
     artifact_key: str | None,
+    mode: str,
     logger: Logger,
 ) -> FetchOutput:
     """Post the checked pubs, wait for the result, then build the output and its artifacts."""
@@ -204,6 +218,13 @@ async def _submit_and_wait(
     wall_seconds = time.perf_counter() - started
     finished = _native.utc_now()
     report = await call_blocking(_native.job_service_report, job)
+    await arecord_usage(
+        usage_row(
+            job, primitive=primitive, backend_name=backend_name, report=report, shots=shots,
+            precision=precision, status=status, reference=None, mode=mode,
+        ),
+        logger,
+    )  # fmt: skip
     logger.info("Job %s finished: %s in %.3f s.", job_id, status, wall_seconds)
 
     output = _native.build_fetch_output(

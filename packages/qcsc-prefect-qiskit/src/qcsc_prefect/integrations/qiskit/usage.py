@@ -1,0 +1,185 @@
+"""Usage accounting: one table artifact per flow run, updated as its jobs finish.
+
+Every job a flow run fetches (robust mode) or runs (simple mode, and the wrappers) adds one row to
+the flow run's ``qiskit-usage-<flow run id>`` table artifact: job id, primitive, backend,
+execution mode, whether the job was new, adopted (``reused``) or restored from Prefect's cache
+(``cached``, submitted by an earlier flow run), queue time, QPU seconds as the service reports
+them, shots or precision, and status — followed by a totals row. Each update publishes a new
+version of the artifact under the same key, so the latest version is always the whole table.
+
+Rows are kept per flow run in a bounded, per-process table (`MEMORY` flow runs).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from prefect.artifacts import acreate_table_artifact
+from prefect.context import FlowRunContext
+
+if TYPE_CHECKING:
+    from ._logging import Logger
+    from .jobs import JobReference
+
+#: How many flow runs' tables one process keeps (oldest forgotten first).
+MEMORY: Final = 1_000
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One finished job, as shown in the usage table."""
+
+    job_id: str
+    primitive: str
+    backend: str
+    mode: str
+    origin: str
+    queue_seconds: float | None
+    qpu_seconds: float | None
+    shots_or_precision: str
+    status: str
+
+
+_tables: dict[str, list[UsageRow]] = {}
+_tables_guard = threading.Lock()
+
+
+def usage_artifact_key(flow_run_id: str) -> str:
+    """The artifact key of a flow run's usage table."""
+    return f"qiskit-usage-{flow_run_id}"
+
+
+def job_origin(reference: JobReference | None, flow_run_id: str) -> str:
+    """``new``, ``reused`` (adopted by tag) or ``cached`` (from an earlier flow run)."""
+    if reference is None:
+        return "new"
+    if reference.flow_run_id is not None and reference.flow_run_id != flow_run_id:
+        return "cached"
+    return "reused" if reference.reused else "new"
+
+
+def queue_seconds(created: object, started: object) -> float | None:
+    """Seconds between a job's creation and the start of its execution, if both are known."""
+    begin, end = _as_datetime(created), _as_datetime(started)
+    if begin is None or end is None:
+        return None
+    if (begin.tzinfo is None) != (end.tzinfo is None):
+        begin, end = begin.replace(tzinfo=None), end.replace(tzinfo=None)
+    return max((end - begin).total_seconds(), 0.0)
+
+
+def usage_row(
+    job: Any,
+    *,
+    primitive: str,
+    backend_name: str,
+    report: Any,
+    shots: int | None,
+    precision: float | None,
+    status: str,
+    reference: JobReference | None,
+    mode: str,
+) -> UsageRow:
+    """Build the usage row of a finished ``job`` from its service report (``_native``)."""
+    usage = report.usage or {}
+    qpu = usage.get("quantum_seconds")
+    flow_run_id = current_flow_run_id() or ""
+    return UsageRow(
+        job_id=str(job.job_id()),
+        primitive=primitive,
+        backend=backend_name,
+        mode=mode,
+        origin=job_origin(reference, flow_run_id),
+        queue_seconds=queue_seconds(getattr(job, "creation_date", None), report.started),
+        qpu_seconds=float(qpu) if isinstance(qpu, (int, float)) else None,
+        shots_or_precision=_shots_or_precision(shots, precision),
+        status=status,
+    )
+
+
+def _shots_or_precision(shots: int | None, precision: float | None) -> str:
+    if shots is not None:
+        return f"shots={shots}"
+    return f"precision={precision}" if precision is not None else "default"
+
+
+def _as_datetime(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def _table(rows: list[UsageRow]) -> list[dict[str, Any]]:
+    table = [asdict(row) for row in rows]
+    qpu = [row.qpu_seconds for row in rows if row.qpu_seconds is not None]
+    queued = [row.queue_seconds for row in rows if row.queue_seconds is not None]
+    table.append(
+        {
+            "job_id": f"TOTAL ({len(rows)} jobs)",
+            "primitive": "",
+            "backend": "",
+            "mode": "",
+            "origin": ", ".join(
+                f"{sum(r.origin == o for r in rows)} {o}" for o in ("new", "reused", "cached")
+            ),
+            "queue_seconds": round(sum(queued), 3) if queued else None,
+            "qpu_seconds": round(sum(qpu), 3) if qpu else None,
+            "shots_or_precision": "",
+            "status": ", ".join(
+                f"{sum(r.status == s for r in rows)} {s}" for s in sorted({r.status for r in rows})
+            ),
+        }
+    )
+    return table
+
+
+def current_flow_run_id() -> str | None:
+    """The running flow run's id, if any."""
+    flow_ctx = FlowRunContext.get()
+    flow_run = flow_ctx.flow_run if flow_ctx is not None else None
+    return str(flow_run.id) if flow_run is not None else None
+
+
+async def arecord_usage(row: UsageRow, logger: Logger) -> None:
+    """Add ``row`` to the running flow run's usage table and publish the table.
+
+    Outside a flow run nothing is recorded. Failures are logged, never raised: accounting must
+    not cost a result.
+    """
+    flow_run_id = current_flow_run_id()
+    if flow_run_id is None:
+        return
+    with _tables_guard:
+        rows = _tables.setdefault(flow_run_id, [])
+        rows.append(row)
+        snapshot = list(rows)
+        while len(_tables) > MEMORY:
+            del _tables[next(iter(_tables))]
+    try:
+        await acreate_table_artifact(
+            table=_table(snapshot),
+            key=usage_artifact_key(flow_run_id),
+            description="Qiskit Runtime usage of this flow run: one row per finished job, "
+            "then the totals.",
+        )
+    except Exception as exc:
+        logger.warning("Could not update the usage table artifact: %s", exc)
+
+
+__all__ = [
+    "UsageRow",
+    "arecord_usage",
+    "current_flow_run_id",
+    "job_origin",
+    "queue_seconds",
+    "usage_artifact_key",
+    "usage_row",
+]
