@@ -1,29 +1,45 @@
 """Waiting for a Qiskit Runtime job without holding a thread, shared by simple and robust mode.
 
-Each status check is one short request on the client thread pool (`_blocking`); between checks
-the task sleeps on the event loop, with a pause that grows with the time waited. Transient service
-trouble (429, 5xx, no response) is absorbed in place up to a bound; the rest is raised and
-classified by `retry.classify`.
+A waiting job asks for its own status once at the start and once when it has finished; in
+between, the process's shared status poller (`_status_poller`) watches every waiting job with
+one job-list request per round, so requests grow with rounds, not with jobs. Jobs whose
+connection cannot list jobs (local mode) poll their own status instead. Each request is one
+short call on the client thread pool (`_blocking`); between checks the task sleeps on the event
+loop, with a pause that grows with the time waited. Transient service trouble (429, 5xx, no
+response) is absorbed in place up to a bound; the rest is raised and classified by
+`retry.classify`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
 from . import _native
 from ._blocking import call_blocking_bounded
+from ._status_poller import (
+    MAX_PAGES,
+    Listing,
+    job_list_client,
+    list_pending_page,
+    poller_for,
+    read_page,
+)
 from .errors import InvalidInputError, JobTimeoutError, QCSCQiskitError
 from .jobs import TERMINAL_STATUSES, JobStatus
 from .retry import classify
 
 if TYPE_CHECKING:
-    import logging
     from uuid import UUID
+
+_LOGGER: Final = logging.getLogger(__name__)
 
 #: Shortest pause between status polls (seconds). The pause is `POLL_FRACTION` of the time
 #: waited so far, between this and the maximum: checking costs few requests on long queues, and a
@@ -45,6 +61,14 @@ _PROGRESS: Final[dict[str, float]] = {
     "DONE": 100.0,
     "ERROR": 100.0,
     "CANCELLED": 100.0,
+}
+
+
+#: Statuses the pending-job list can report, as this library names them.
+_LISTED: Final[dict[str, JobStatus]] = {
+    "INITIALIZING": "INITIALIZING",
+    "QUEUED": "QUEUED",
+    "RUNNING": "RUNNING",
 }
 
 
@@ -133,6 +157,120 @@ async def call_absorbing(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+async def _status_request(
+    job: Any, job_id: str, request_timeout: float, logger: logging.Logger | Any
+) -> JobStatus:
+    status: JobStatus = await call_absorbing(
+        f"the status request for job {job_id}",
+        request_timeout,
+        logger,
+        _native.native_job_status,
+        job,
+    )
+    return status
+
+
+async def _list_pending(client: Any, request_timeout: float) -> Listing:
+    """One round of the shared poller: read the pending jobs, page by page (bounded)."""
+    statuses: dict[str, str] = {}
+    read = 0
+    for _ in range(MAX_PAGES):
+        page = await call_absorbing(
+            "the pending-job list request",
+            request_timeout,
+            _LOGGER,
+            list_pending_page,
+            client,
+            read,
+        )
+        size, count = read_page(page, statuses)
+        read += size
+        if read >= count:
+            return Listing(statuses, complete=True)
+        if size == 0:
+            break
+    return Listing(statuses, complete=False)
+
+
+async def _timed_out(
+    job: Any,
+    job_id: str,
+    status: JobStatus,
+    *,
+    timeout: float | None,
+    cancel_on_timeout: bool,
+    request_timeout: float,
+    logger: logging.Logger | Any,
+) -> JobTimeoutError:
+    """Cancel the job if asked; return the error to raise."""
+    if cancel_on_timeout:
+        try:
+            await call_blocking_bounded(request_timeout, "a job cancel request", job.cancel)
+            logger.warning("Cancelled job %s after waiting %.0f s.", job_id, timeout)
+        except Exception as exc:
+            logger.warning("Could not cancel job %s after the timeout: %s", job_id, exc)
+    return JobTimeoutError(
+        f"job {job_id} was still {status} after the fetch timeout of {timeout:g} s"
+        + (" and was cancelled" if cancel_on_timeout else "")
+        + ". Fetch again with the same job reference to keep waiting (nothing is "
+        "resubmitted), or raise `timeout=`.",
+        last_status=status,
+        job_id=job_id,
+    )
+
+
+@dataclass(slots=True)
+class _Watch:
+    """What one waiting job knows between checks."""
+
+    job: Any
+    job_id: str
+    client: Any | None
+    request_timeout: float
+    logger: logging.Logger | Any
+    seen: str = ""
+    """The status last seen, as the list or the status request spelt it."""
+    trust_list: bool = True
+    """Whether a job missing from the pending list is taken as finished (wakes the waiter)."""
+
+    async def check(self, pause: float, remaining: float | None) -> JobStatus | None:
+        """Wait for the next status: from the shared poller, or by a request of our own.
+
+        Returns:
+            The status, or ``None`` when only the raw listed status changed (nothing to report).
+        """
+        poller = None
+        if self.client is not None:
+            poller = poller_for(
+                self.client, partial(_list_pending, self.client, self.request_timeout)
+            )
+        if poller is None:
+            await asyncio.sleep(pause)
+            return await self.request()
+        limit = (
+            remaining if self.trust_list else pause if remaining is None else min(pause, remaining)
+        )
+        update = await poller.watch(
+            self.job_id, self.seen, timeout=limit, interval=pause, report_gone=self.trust_list
+        )
+        if update is not None and update.kind == "status" and update.status is not None:
+            self.seen = update.status
+            self.trust_list = True
+            return _LISTED.get(update.status)
+        status = await self.request()
+        # Missing from the list yet still pending (not listed, or the pages shifted): poll this
+        # job on its own pace until the next request, then trust the list again.
+        gone = update is not None and update.kind == "gone"
+        self.trust_list = not (gone and status not in TERMINAL_STATUSES)
+        return status
+
+    async def request(self) -> JobStatus:
+        """Ask the service for this job's status (transient failures absorbed)."""
+        status = await _status_request(self.job, self.job_id, self.request_timeout, self.logger)
+        self.seen = status
+        return status
+
+
 async def wait_for_final_status(
     job: Any,
     job_id: str,
@@ -145,7 +283,11 @@ async def wait_for_final_status(
     progress: Progress,
     logger: logging.Logger | Any,
 ) -> JobStatus:
-    """Poll ``job`` until it reaches a final status, logging every change; return that status.
+    """Wait until ``job`` reaches a final status, logging every change; return that status.
+
+    The first and the final status come from requests for this job; in between, the job is
+    served by the process's shared status poller (one job-list request per round for every
+    waiting job) when its connection can list jobs, and polled on its own otherwise.
 
     Raises:
         JobTimeoutError: ``timeout`` ran out first (the job is cancelled if asked).
@@ -153,16 +295,11 @@ async def wait_for_final_status(
     """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
+    watch = _Watch(job, job_id, job_list_client(job), request_timeout, logger)
     last: JobStatus | None = None
+    status: JobStatus | None = await watch.request()
     while True:
-        status: JobStatus = await call_absorbing(
-            f"the status request for job {job_id}",
-            request_timeout,
-            logger,
-            _native.native_job_status,
-            job,
-        )
-        if status != last:
+        if status is not None and status != last:
             logger.info(
                 "Qiskit Runtime job %s is %s (after %.1f s).",
                 job_id,
@@ -171,27 +308,25 @@ async def wait_for_final_status(
             )
             await progress.update(status)
             last = status
-        if status in TERMINAL_STATUSES:
-            return status
+        assert last is not None  # the first status comes from a request
+        if last in TERMINAL_STATUSES:
+            return last
         now = time.monotonic()
         if deadline is not None and now >= deadline:
-            if cancel_on_timeout:
-                try:
-                    await call_blocking_bounded(request_timeout, "a job cancel request", job.cancel)
-                    logger.warning("Cancelled job %s after waiting %.0f s.", job_id, timeout)
-                except Exception as exc:
-                    logger.warning("Could not cancel job %s after the timeout: %s", job_id, exc)
-            raise JobTimeoutError(
-                f"job {job_id} was still {status} after the fetch timeout of {timeout:g} s"
-                + (" and was cancelled" if cancel_on_timeout else "")
-                + ". Fetch again with the same job reference to keep waiting (nothing is "
-                "resubmitted), or raise `timeout=`.",
-                last_status=status,
-                job_id=job_id,
+            raise await _timed_out(
+                job,
+                job_id,
+                last,
+                timeout=timeout,
+                cancel_on_timeout=cancel_on_timeout,
+                request_timeout=request_timeout,
+                logger=logger,
             )
         interval = min(max(poll_interval, (now - started) * POLL_FRACTION), max_poll_interval)
-        pause = interval if deadline is None else min(interval, max(deadline - now, 0.0))
-        await asyncio.sleep(pause)
+        remaining = None if deadline is None else max(deadline - now, 0.0)
+        status = await watch.check(
+            interval if remaining is None else min(interval, remaining), remaining
+        )
 
 
 __all__ = [
