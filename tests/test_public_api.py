@@ -48,7 +48,9 @@ EXPECTED = {
     "RuntimeApiError",
     "RuntimeAuthError",
     "RuntimeConfigError",
+    "SessionClosedError",
     "SubmissionUnknownError",
+    "SubmitLockError",
 }
 
 

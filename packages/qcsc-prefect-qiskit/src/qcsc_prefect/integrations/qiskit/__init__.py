@@ -25,7 +25,9 @@ from .errors import (
     RuntimeApiError,
     RuntimeAuthError,
     RuntimeConfigError,
+    SessionClosedError,
     SubmissionUnknownError,
+    SubmitLockError,
 )
 
 if TYPE_CHECKING:
@@ -109,7 +111,9 @@ __all__ = [
     "RuntimeApiError",
     "RuntimeAuthError",
     "RuntimeConfigError",
+    "SessionClosedError",
     "SubmissionUnknownError",
+    "SubmitLockError",
     "build_qiskit_estimator_input_digest",
     "build_qiskit_sampler_input_digest",
     "fetch_qiskit_job_result_task",
