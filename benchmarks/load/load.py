@@ -1,0 +1,365 @@
+"""``make load``: a multi-host load test on the running stack (``make stack-up`` first).
+
+What it does, in one run:
+
+1. **Baseline.** ``native.py`` submits the 200 jobs below with plain qiskit-ibm-runtime from one
+   process against the stack's emulator and waits for all results.
+2. **Hosts.** Three simulated hosts (``--hosts``): ``prefect worker start`` processes on the pool
+   ``qcsc-load``, each with its own HOME, PREFECT_HOME, lock directory and local storage; they
+   share only what ``.stack/env`` names.
+3. **Overlap.** Two deployments of ``flows.py:load_batch`` (``overlap-a``, ``overlap-b``); 10 flow
+   runs each, created together, 10 jobs per run. Run ``k`` of A submits inputs ``10k..10k+9``,
+   run ``k`` of B ``10k+5..10k+14``: 200 submissions of 105 distinct global-scope inputs, every
+   shared input submitted by two hosts at about the same moment.
+4. **Faults.** ``POST /jobs``: 503 (no job created) and create-then-reset (job created, response
+   lost); status reads: 503 and 429 with ``Retry-After``.
+5. **A host dies.** Once flow runs are running, one host's worker and its flow-run processes are
+   SIGKILLed; its runs are put back to ``Scheduled`` (a rerun) and finish on the other hosts.
+
+It prints jobs created, jobs live, distinct inputs, results fetched, requests per job, p50/p95
+submit and fetch latency and throughput as a ratio to the baseline, and exits non-zero unless
+created = live = distinct inputs and every result was fetched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+POOL = "qcsc-load"
+RUNS_PER_DEPLOYMENT = 10
+JOBS_PER_RUN = 10
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+def _stack_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("qcsc_stack", REPO / "stack" / "stack.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+stack = _stack_module()
+
+
+def plan() -> list[tuple[str, list[int]]]:
+    """(deployment, input indices) for every flow run; A and B of the same k overlap by 5."""
+    runs: list[tuple[str, list[int]]] = []
+    for k in range(RUNS_PER_DEPLOYMENT):
+        runs.append(("overlap-a", list(range(10 * k, 10 * k + JOBS_PER_RUN))))
+        runs.append(("overlap-b", list(range(10 * k + 5, 10 * k + 5 + JOBS_PER_RUN))))
+    return runs
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (from /proc), deepest last."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for child in parents.get(current, []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def run_native(env: dict[str, str], salt: float, indices: list[int], home: Path) -> dict[str, Any]:
+    """Run the plain qiskit-ibm-runtime baseline in its own process."""
+    native_env = stack.host_env(home, env)
+    result = subprocess.run(
+        [sys.executable, str(HERE / "native.py"), str(salt), json.dumps(indices)],
+        env=native_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"native baseline failed:\n{result.stderr[-3000:]}")
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+async def _deploy() -> dict[str, Any]:
+    from prefect.flows import Flow
+
+    source = await Flow.afrom_source(
+        source=str(REPO), entrypoint="benchmarks/load/flows.py:load_batch"
+    )
+    ids = {}
+    for name in ("overlap-a", "overlap-b"):
+        ids[name] = await source.adeploy(
+            name=name, work_pool_name=POOL, build=False, push=False, print_next_steps=False
+        )
+    return ids
+
+
+async def _ensure_pool() -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.workers.process import ProcessWorker
+
+    async with get_client() as client:
+        with contextlib.suppress(ObjectAlreadyExists):
+            await client.create_work_pool(
+                WorkPoolCreate(
+                    name=POOL,
+                    type="process",
+                    base_job_template=ProcessWorker.get_default_base_job_template(),
+                )
+            )
+
+
+async def _drive(
+    args: argparse.Namespace, salt: float, workers: dict[str, int]
+) -> tuple[float, list[Any], int]:
+    """Create the runs, kill a host mid-run, reschedule its runs; return wall, runs, reruns."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
+    deployments = await _deploy()
+    async with get_client() as client:
+        start = time.perf_counter()
+        created = await asyncio.gather(  # every pair A_k, B_k at the same moment
+            *(
+                client.create_flow_run_from_deployment(
+                    deployments[deployment], parameters={"salt": salt, "indices": indices}
+                )
+                for deployment, indices in plan()
+            )
+        )
+        run_ids = [run.id for run in created]
+        killed: set[int] = set()
+        killed_at: float | None = None
+        rescheduled = 0
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            runs = [await client.read_flow_run(run_id) for run_id in run_ids]
+            states = [run.state.type.value if run.state else "NONE" for run in runs]
+            running = [run for run, state in zip(runs, states, strict=True) if state == "RUNNING"]
+            if not killed and len(running) >= args.kill_after_running:
+                victim = _pick_victim(workers, running)
+                if victim is not None:
+                    name, pid = victim
+                    tree = [pid, *_children(pid)]
+                    for member in tree:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(member, signal.SIGKILL)
+                    killed = set(tree)
+                    killed_at = time.monotonic()
+                    workers.pop(name)
+                    print(f"[load] SIGKILLed {name} and {len(tree) - 1} flow-run processes")
+            if killed_at is not None:
+                for run, state in zip(runs, states, strict=True):
+                    if _orphaned(run, state, killed, killed_at):
+                        await client.set_flow_run_state(
+                            run.id, Scheduled(message="rerun after host loss"), force=True
+                        )
+                        rescheduled += 1
+            if all(state in TERMINAL for state in states):
+                return time.perf_counter() - start, runs, rescheduled
+            await asyncio.sleep(1.0)
+        raise SystemExit(f"load test did not finish within {args.timeout} s: {states}")
+
+
+def _pick_victim(workers: dict[str, int], running: list[Any]) -> tuple[str, int] | None:
+    """The worker that runs the most of the currently running flow runs."""
+    busy = {int(run.infrastructure_pid) for run in running if run.infrastructure_pid}
+    best: tuple[int, str, int] | None = None
+    for name, pid in workers.items():
+        mine = len(busy & set(_children(pid)))
+        if mine and (best is None or mine > best[0]):
+            best = (mine, name, pid)
+    return None if best is None else (best[1], best[2])
+
+
+def _orphaned(run: Any, state: str, killed: set[int], killed_at: float) -> bool:
+    """A run the dead host held: its process is gone, or it was claimed but never started."""
+    if state == "CRASHED":
+        return True
+    if state not in ("RUNNING", "PENDING"):
+        return False
+    if run.infrastructure_pid:
+        pid = int(run.infrastructure_pid)
+        return pid in killed and not _pid_alive(pid)
+    return state == "PENDING" and time.monotonic() - killed_at > 30
+
+
+async def _results(runs: list[Any]) -> list[dict[str, Any]]:
+    reports = []
+    for run in runs:
+        if run.state is None or not run.state.is_completed():
+            reports.append({})
+            continue
+        reports.append(await run.state.result())
+    return reports
+
+
+def _inject_faults(control: Any) -> None:
+    control.clear_faults()
+    control.add_fault("POST", r"/jobs$", {"status": 503}, times=4)
+    control.add_fault("POST", r"/jobs$", {"create_then_reset": True}, times=3)
+    control.add_fault("GET", r"/jobs/[^/]+$", {"status": 503}, times=10)
+    control.add_fault(
+        "GET", r"/jobs/[^/]+$", {"status": 429, "headers": {"Retry-After": "1"}}, times=5
+    )
+
+
+def main() -> int:
+    """Run the load test and print its numbers; non-zero on a duplicate or a lost result."""
+    parser = argparse.ArgumentParser(description="multi-host load test on the running stack")
+    parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=3, help="flow runs per host at once")
+    parser.add_argument("--kill-after-running", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--skip-native", action="store_true", help="debugging: no baseline")
+    args = parser.parse_args()
+
+    stack_dir = Path(os.environ.get("QCSC_STACK_DIR", REPO / ".stack"))
+    env_path = stack_dir / "env"
+    if not env_path.exists():
+        print(f"{env_path} not found: run `make stack-up` first", file=sys.stderr)
+        return 2
+    env = stack.read_env_file(env_path)
+    work = stack_dir / "load" / time.strftime("%Y%m%d-%H%M%S")
+    work.mkdir(parents=True)
+    os.environ.update(env)
+    os.environ["PREFECT_HOME"] = str(work / "driver-home")
+    os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(work / "driver-storage")
+
+    from qcsc_runtime_emulator import EmulatorControl
+
+    control = EmulatorControl(env["QCSC_EMULATOR_URL"])
+    control.clear_faults()
+    salt = round(random.uniform(0.1, 3.0), 6)
+    submissions = [index for _, indices in plan() for index in indices]
+    distinct = len(set(submissions))
+
+    print(f"[load] baseline: {len(submissions)} native SamplerV2 jobs from one process")
+    native = (
+        {"wall_seconds": float("nan"), "job_ids": []}
+        if args.skip_native
+        else run_native(env, salt + 10.0, submissions, work / "native-host")
+    )
+    native_ids = set(native["job_ids"])
+    print(f"[load] baseline: {native['wall_seconds']:.1f} s")
+
+    before = {job["id"] for job in control.jobs()}
+    asyncio.run(_ensure_pool())
+    workers: dict[str, int] = {}
+    for index in range(args.hosts):
+        name = f"load-host-{index + 1}"
+        workers[name] = stack.start_host_worker(
+            work / "hosts" / name,
+            env,
+            pool=POOL,
+            name=f"{name}-{uuid.uuid4().hex[:6]}",
+            limit=args.limit,
+            cwd=REPO,
+        )
+    print(f"[load] {args.hosts} hosts started; {len(plan())} flow runs x {JOBS_PER_RUN} jobs")
+    control.clear_log()
+    _inject_faults(control)
+    try:
+        wall, runs, rescheduled = asyncio.run(_drive(args, salt, workers))
+        reports = asyncio.run(_results(runs))
+    finally:
+        for pid in workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+        control.clear_faults()
+
+    log = [entry for entry in control.log() if entry.get("kind") != "control"]
+    jobs = [job for job in control.jobs() if job["id"] not in before | native_ids]
+    live = [job for job in jobs if job["status"] not in ("Cancelled", "Failed")]
+    by_digest: dict[str, set[str]] = {}
+    for report in reports:
+        for digest, job_id in report.get("jobs", {}).items():
+            by_digest.setdefault(digest, set()).add(job_id)
+    fetched = sum(report.get("fetched", 0) for report in reports)
+    submit_s = [s for report in reports for s in report.get("submit_seconds", [])]
+    fetch_s = [s for report in reports for s in report.get("fetch_seconds", [])]
+    completed = sum(1 for run in runs if run.state and run.state.is_completed())
+    ratio = native["wall_seconds"] / wall
+
+    summary = {
+        "flow_runs": len(runs),
+        "flow_runs_completed": completed,
+        "flow_runs_rescheduled_after_kill": rescheduled,
+        "submissions": len(submissions),
+        "jobs_created": len(jobs),
+        "jobs_live": len(live),
+        "distinct_inputs": distinct,
+        "inputs_with_one_job_id": sum(1 for ids in by_digest.values() if len(ids) == 1),
+        "results_fetched": fetched,
+        "results_lost": len(submissions) - fetched,
+        "requests_per_job": round(len(log) / max(1, len(jobs)), 2),
+        "submit_latency_p50_s": round(statistics.median(submit_s), 3) if submit_s else None,
+        "submit_latency_p95_s": round(percentile(submit_s, 0.95), 3) if submit_s else None,
+        "fetch_latency_p50_s": round(statistics.median(fetch_s), 3) if fetch_s else None,
+        "fetch_latency_p95_s": round(percentile(fetch_s, 0.95), 3) if fetch_s else None,
+        "stack_wall_s": round(wall, 1),
+        "native_wall_s": round(native["wall_seconds"], 1),
+        "throughput_ratio_vs_native": round(ratio, 2),
+    }
+    width = max(len(key) for key in summary)
+    for key, value in summary.items():
+        print(f"  {key:<{width}}  {value}")
+    print("RESULT " + json.dumps(summary))
+    (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    ok = (
+        len(jobs) == len(live) == distinct
+        and fetched == len(submissions)
+        and completed == len(runs)
+        and len(by_digest) == distinct
+        and all(len(ids) == 1 for ids in by_digest.values())
+    )
+    print("[load] PASS" if ok else "[load] FAIL: duplicates or lost results")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
