@@ -1,0 +1,1 @@
+"""Runtime programs the emulator runs beside the V2 ``sampler`` and ``estimator``."""
