@@ -20,7 +20,8 @@ Limits:
   that says so, instead of queueing behind threads that may never come back.
 * Worker threads are daemon threads: an abandoned call never keeps the process from exiting.
 
-`client_pool_stats` reports the pool's state for logging and tests.
+`client_pool_stats` reports the pool's state for logging and tests; a wait that gives up on a
+running call logs it as a warning.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
+from ._logging import run_logger
 from .errors import NO_RESPONSE, RuntimeApiError
 
 if TYPE_CHECKING:
@@ -108,18 +110,23 @@ class _ClientPool:
             self._grow()
         return call.future
 
-    def abandon(self, future: concurrent.futures.Future[Any]) -> None:
-        """Give up on ``future``: cancel it if it has not started, else let it run unwatched."""
+    def abandon(self, future: concurrent.futures.Future[Any]) -> bool:
+        """Give up on ``future``: cancel it if it has not started, else let it run unwatched.
+
+        Returns:
+            Whether a running call was abandoned (it occupies a thread until it ends).
+        """
         if future.cancel():
-            return
+            return False
         with self._lock:
             call = self._calls.get(future)
             if call is None or call.abandoned:
-                return
+                return False
             call.abandoned = True
             self._running -= 1
             self._abandoned += 1
             self._grow()
+            return True
 
     def _grow(self) -> None:
         """Start workers for queued calls while capacity and the hard cap allow (lock held)."""
@@ -153,18 +160,22 @@ class _ClientPool:
                 self._idle += 1
 
     def _run(self, call: _Call) -> None:
+        error: BaseException | None = None
         try:
             value = call.fn()
         except BaseException as exc:
-            call.future.set_exception(exc)
-        else:
-            call.future.set_result(value)
+            error = exc
+        # Counts first, then the outcome: whoever wakes on the future sees the pool settled.
         with self._lock:
             del self._calls[call.future]
             if call.abandoned:
                 self._abandoned -= 1
             else:
                 self._running -= 1
+        if error is not None:
+            call.future.set_exception(error)
+        else:
+            call.future.set_result(value)
 
 
 def _pool_full(abandoned: int) -> RuntimeApiError:
@@ -220,7 +231,18 @@ async def wait_bounded(future: concurrent.futures.Future[T], timeout: float | No
         # then accounts for one that has.
         return await asyncio.wait_for(asyncio.wrap_future(future), bound)
     except TimeoutError:
-        _pool.abandon(future)
+        if _pool.abandon(future):
+            stats = _pool.stats()
+            run_logger().warning(
+                "Stopped waiting for %s after %g s; the call is stalled and left running "
+                "(client pool: %d running, %d queued, %d abandoned, %d threads).",
+                what,
+                bound,
+                stats.running,
+                stats.queued,
+                stats.abandoned,
+                stats.threads,
+            )
         raise RuntimeApiError(
             f"the Qiskit Runtime service did not answer {what} within {bound:g} s "
             "(the client has no read timeout; the server may be stalled). The call is safe to "
