@@ -288,11 +288,6 @@ async def call_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -
     return await call_blocking_bounded(None, what, fn, *args, **kwargs)
 
 
-def _get_executor() -> _ClientPool:
-    """Return the pool; ``submit.py`` uses its ``.submit`` until it switches to `start_blocking`."""
-    return _pool
-
-
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
     "MAX_CLIENT_THREADS",
