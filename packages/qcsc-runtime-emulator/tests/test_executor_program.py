@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -257,6 +258,27 @@ def test_non_isa_program_fails(runtime_emulator: RuntimeEmulator, fez: Any) -> N
     with pytest.raises(RuntimeJobFailureError):
         job.result(timeout=60)
     assert emulated(runtime_emulator, job.job_id())["reason_code"] == 1517
+
+
+def test_restart_keeps_executor_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bell: Any
+) -> None:
+    first = RuntimeEmulator(state_dir=tmp_path).start()
+    port = first.port
+    for name, value in first.env().items():
+        monkeypatch.setenv(name, value)
+    service = QiskitRuntimeService()
+    fez = service.backend("ibm_fez")
+    done = Sampler(mode=fez).run([bell], shots=30)
+    done.result(timeout=60)
+    first.control.configure(paused=True)
+    inflight = Sampler(mode=fez).run([bell], shots=40)
+    first.stop()
+    with RuntimeEmulator(port=port, state_dir=tmp_path):
+        assert service.job(done.job_id()).result()[0].data.meas.num_shots == 30
+        requeued = service.job(inflight.job_id())
+        assert requeued.result(timeout=60)[0].data.meas.num_shots == 40
+        assert isinstance(requeued.inputs["quantum_program"], QuantumProgram)
 
 
 @pytest.mark.slow
