@@ -215,10 +215,10 @@ def should_retry_qiskit_fetch_failure(
 ) -> bool:
     """Prefect ``retry_condition_fn``: retry the fetch task only for transient failures.
 
-    A plain module-level function on purpose: Prefect 3.8.8 silently disables retries for a
+    A plain module-level function on purpose: Prefect 3.8 silently disables retries for a
     ``functools.partial``, a bound method or a callable object (``inspect.isfunction`` check in
-    ``prefect/task_engine.py``). It never raises: if the state cannot be read it logs and
-    returns ``False``.
+    ``prefect/task_engine.py``; 3.9 accepts any callable). It never raises: if the state cannot
+    be read it logs and returns ``False``.
 
     Args:
         task: The task that failed (unused).
