@@ -2,7 +2,7 @@
 
 Every test runs real flows and tasks against the run's Prefect server (see ``tests/conftest.py``).
 When one fails after a Prefect upgrade, the assumption named in its docstring no longer holds:
-change the library (and ``docs/prefect-behaviour.md``) before changing the test.
+change the library (and ``docs/development.md``) before changing the test.
 """
 
 from __future__ import annotations
@@ -256,6 +256,31 @@ async def test_an_unreadable_record_is_a_silent_miss(storage: Path) -> None:
     state = await run(key)
     assert state.name == "Completed"
     assert json.loads((storage / key).read_text())["metadata"]["storage_key"].endswith(key)
+
+
+async def test_failed_runs_do_not_fill_the_cache(storage: Path) -> None:
+    """A failed submit is not remembered: the next call with the same key runs the body.
+
+    Raised failures never populate the key. A *returned* ``Failed`` state did up to Prefect 3.8
+    (the next call came back ``Cached``, the failure restored); 3.9 treats it like a raised one.
+    """
+    raised, returned = _unique("raised"), _unique("returned")
+
+    @task(cache_key_fn=_key, persist_result=True)
+    async def body(key: str, outcome: str) -> Any:
+        if outcome == "raise":
+            raise RuntimeError("submission failed")
+        if outcome == "return":
+            return Failed(message="submission failed")
+        return "ok"
+
+    @flow
+    async def run(key: str, outcome: str) -> str:
+        return (await body(key, outcome, return_state=True)).name
+
+    assert [await run(raised, "raise"), await run(raised, "ok")] == ["Failed", "Completed"]
+    after_returned = "Completed" if PREFECT_VERSION >= Version("3.9") else "Cached"
+    assert [await run(returned, "return"), await run(returned, "ok")] == ["Failed", after_returned]
 
 
 async def test_refresh_cache_reruns_a_cached_task() -> None:
