@@ -95,3 +95,19 @@ async def test_the_hard_cap_refuses_new_calls_with_a_clear_error(
         await call_blocking(lambda: None)
     assert info.value.http_status == NO_RESPONSE
     assert MAX_TOTAL_CLIENT_THREADS > MAX_CLIENT_THREADS
+
+
+async def test_a_cancelled_waiter_abandons_its_call(stall: threading.Event) -> None:
+    started = threading.Event()
+
+    def stalled() -> None:
+        started.set()
+        stall.wait()
+
+    waiter = asyncio.ensure_future(call_blocking(stalled))
+    await asyncio.to_thread(started.wait, 5)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    stats = client_pool_stats()
+    assert stats.abandoned == 1 and stats.running == 0
