@@ -456,14 +456,12 @@ class QCSCSamplerV2(_QCSCPrimitive):
         Args:
             pubs: Sampler pubs (ISA circuits, or ``(circuit, parameter_values[, shots])``).
             shots: Default shots per pub.
-            robust: Split submit/fetch tasks (default). ``False`` runs `run_sampler_task`,
-                which submits and waits in one task.
+            robust: Split submit/fetch tasks (default); ``False``: one `run_sampler_task`.
             cache_submit: Cache the job reference by an input digest built for you, so an
                 identical rerun reuses the job (robust only).
             cache_result: Persist the fetch output with `qiskit_result_fetch_cache_key`, so a
                 rerun restores it without asking the service (robust only).
-            retry_fetch: Retry the fetch on transient failures (robust only); submit is never
-                retried.
+            retry_fetch: Retry the fetch on transient failures (robust only), never submit.
             cache_scope: ``"flow"`` (reruns of the same flow share submit cache entries) or
                 ``"global"`` (any flow with the same inputs does).
             cache_expiration: How long cache entries stay valid; ``None``: forever.
