@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import qiskit_aer  # noqa: F401  (imported here, on the importing thread; see module docstring)
+from qiskit.primitives import BaseSamplerV2
 from qiskit.providers import BackendV2
 from qiskit.providers import JobStatus as QiskitJobStatus
 from qiskit_ibm_runtime import (
@@ -44,7 +45,7 @@ from .errors import (
     QCSCQiskitError,
     RuntimeConfigError,
 )
-from .jobs import FetchOutput, JobStatus, PrimitiveName
+from .jobs import FetchOutput, JobStatus, PrimitiveApi, PrimitiveName
 
 if TYPE_CHECKING:
     from qiskit.primitives import PrimitiveResult
@@ -300,16 +301,39 @@ def _is_local(service: Any) -> bool:
 # --------------------------------------------------------------------------- primitives
 
 
+def primitive_class(primitive: PrimitiveName, api: PrimitiveApi = "v2") -> Any:
+    """The native class that runs ``primitive`` through ``api``.
+
+    ``"v2"`` is ``SamplerV2``/``EstimatorV2`` (programs ``sampler``/``estimator``);
+    ``"executor"`` is the client-side ``executor_sampler.Sampler``/``executor_estimator.Estimator``
+    (program ``executor``), which qiskit-ibm-runtime recommends since 0.50.
+    """
+    if api == "executor":
+        if primitive == "sampler":
+            from qiskit_ibm_runtime.executor_sampler import Sampler
+
+            return Sampler
+        from qiskit_ibm_runtime.executor_estimator import Estimator
+
+        return Estimator
+    return SamplerV2 if primitive == "sampler" else EstimatorV2
+
+
 def build_primitive(
-    primitive: PrimitiveName, backend: BackendV2, options: object | None = None
-) -> SamplerV2 | EstimatorV2:
-    """Create the native ``SamplerV2``/``EstimatorV2`` in job mode on ``backend``.
+    primitive: PrimitiveName,
+    backend: Any,
+    options: object | None = None,
+    api: PrimitiveApi = "v2",
+) -> Any:
+    """Create the native primitive of ``api`` on ``backend`` (or a ``Batch``/``Session``).
 
     Args:
         primitive: ``"sampler"`` or ``"estimator"``.
-        backend: The native backend (``mode=backend``).
-        options: Native options: a dict or a ``SamplerOptions``/``EstimatorOptions``; ``None``
+        backend: The native backend (job mode), or a native ``Batch``/``Session``.
+        options: Native options: a dict or the options object of ``api``'s primitive; ``None``
             keeps qiskit-ibm-runtime's defaults.
+        api: ``"v2"`` (``SamplerV2``/``EstimatorV2``) or ``"executor"`` (the client-side
+            executor primitives).
 
     Returns:
         The native primitive.
@@ -317,7 +341,7 @@ def build_primitive(
     Raises:
         InvalidInputError: The options were rejected (``argument="options"``).
     """
-    cls = SamplerV2 if primitive == "sampler" else EstimatorV2
+    cls = primitive_class(primitive, api)
     try:
         if options is None:
             return cls(mode=backend)
@@ -331,7 +355,7 @@ def build_primitive(
 
 
 def submit(
-    primitive: SamplerV2 | EstimatorV2,
+    primitive: Any,
     pubs: Sequence[object],
     *,
     shots: int | None = None,
@@ -339,7 +363,7 @@ def submit(
 ) -> Any:
     """Call the native ``primitive.run`` and return the native job (blocking)."""
     with translating_errors():
-        if isinstance(primitive, SamplerV2):
+        if isinstance(primitive, BaseSamplerV2):
             return primitive.run(pubs, shots=shots)
         return primitive.run(pubs, precision=precision)
 

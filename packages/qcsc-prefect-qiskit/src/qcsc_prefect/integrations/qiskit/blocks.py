@@ -109,6 +109,12 @@ class QiskitRuntimeConfig(Block):
         default=None,
         description="Preferred instance plan types in order, for example `['open', 'premium']`.",
     )
+    primitive_api: Literal["v2", "executor"] = Field(
+        default="v2",
+        description="`v2` runs SamplerV2/EstimatorV2; `executor` runs qiskit-ibm-runtime's "
+        "client-side executor Sampler/Estimator (program `executor`), which the client "
+        "recommends since 0.50. Results are the client's own types either way.",
+    )
     execution_mode: Literal["job", "batch", "session"] = Field(
         default="job",
         description="`job` submits each job on its own; `batch` and `session` submit every job of "

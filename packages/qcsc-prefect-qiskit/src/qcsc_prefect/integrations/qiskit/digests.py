@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeGuard
 
 import numpy as np
 from prefect.context import FlowRunContext
+from pydantic import BaseModel
 from qiskit.circuit import ClassicalRegister, Clbit, ParameterExpression, QuantumCircuit
 
 from .errors import InvalidInputError
@@ -467,6 +468,10 @@ def _plain(value: object) -> object:
     """Nested dict/list/scalar form of an options value, with unset options dropped."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    elif isinstance(value, BaseModel):
+        # The executor primitives' options are pydantic models: values left at their defaults
+        # are dropped, like unset options of the V2 dataclasses.
+        value = value.model_dump(mode="json", exclude_defaults=True)
     if isinstance(value, Mapping):
         plain: dict[str, object] = {}
         for key, item in value.items():
@@ -500,7 +505,7 @@ def _canonical_options(options: object | None) -> str | None:
     if options is None:
         return None
     if not (
-        isinstance(options, Mapping)
+        isinstance(options, Mapping | BaseModel)
         or (dataclasses.is_dataclass(options) and not isinstance(options, type))
     ):
         raise InvalidInputError(

@@ -15,6 +15,9 @@ from .errors import InvalidInputError
 #: The primitives the library can run.
 PrimitiveName: TypeAlias = Literal["sampler", "estimator"]
 
+#: Which client API runs a primitive: ``SamplerV2``/``EstimatorV2`` or the executor primitives.
+PrimitiveApi: TypeAlias = Literal["v2", "executor"]
+
 #: Qiskit Runtime's own job status vocabulary (``RuntimeJobV2.status()``).
 JobStatus: TypeAlias = Literal["INITIALIZING", "QUEUED", "RUNNING", "CANCELLED", "DONE", "ERROR"]
 
@@ -179,6 +182,7 @@ __all__ = [
     "FetchOutput",
     "JobReference",
     "JobStatus",
+    "PrimitiveApi",
     "PrimitiveName",
     "parse_job_reference",
 ]

@@ -191,6 +191,9 @@ async def _validate(
     checked = await call_blocking(
         validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
     )
+    # The options are checked now (by building a primitive that is thrown away), not when the
+    # primitive is built for posting: a Batch/Session may be opened in between.
+    _native.build_primitive(primitive, backend, options, config.primitive_api)
     cache_key, cache_location = current_cache_entry()
     return _Submission(
         primitive=primitive, pubs=checked, shots=shots, precision=precision, options=options,
@@ -293,7 +296,10 @@ async def _post(
     """Post the job; after an error, reconcile by tag, and post again only when provably safe."""
     target = await aexecution_target(submission.config, submission.backend, logger)
     native = _native.build_primitive(
-        submission.primitive, target.native_mode, _tagged_options(submission.options, tag)
+        submission.primitive,
+        target.native_mode,
+        _tagged_options(submission.options, tag),
+        submission.config.primitive_api,
     )
     for attempt in range(1, SUBMIT_POST_ATTEMPTS + 1):
         await hold.lease.confirm()
@@ -465,7 +471,12 @@ def _current_flow_run_id() -> str | None:
 
 async def _submit_local(submission: _Submission, logger: Logger) -> JobReference:
     """Local mode: post in-process; only Prefect's cache protects against resubmission."""
-    native = _native.build_primitive(submission.primitive, submission.backend, submission.options)
+    native = _native.build_primitive(
+        submission.primitive,
+        submission.backend,
+        submission.options,
+        submission.config.primitive_api,
+    )
     job = await call_blocking(
         _native.submit,
         native,

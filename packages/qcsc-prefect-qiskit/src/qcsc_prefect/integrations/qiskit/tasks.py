@@ -180,8 +180,12 @@ async def _run_primitive(
     checked: Sequence[object] = await call_blocking(
         validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
     )
+    # Options are checked before a Batch/Session may be opened for this submission.
+    await call_blocking(_native.build_primitive, primitive, backend, options, config.primitive_api)
     target = await aexecution_target(config, backend, logger)
-    native = await call_blocking(_native.build_primitive, primitive, target.native_mode, options)
+    native = await call_blocking(
+        _native.build_primitive, primitive, target.native_mode, options, config.primitive_api
+    )
 
     return await _submit_and_wait(
         primitive,
