@@ -136,6 +136,21 @@ def test_estimator_default_resilience(manila: Any) -> None:
     assert abs(data.evs[1]) < 5 * max(float(data.stds[1]), 0.05)
 
 
+# Noiseless data give ZNE zero standard errors; qiskit-mitigation then fits unweighted.
+@pytest.mark.filterwarnings("ignore:No positive, finite standard errors:UserWarning")
+def test_estimator_zne_and_dynamical_decoupling(manila: Any) -> None:
+    isa = isa_bell(manila, measure=False)
+    observables = [SparsePauliOp(p).apply_layout(isa.layout) for p in ("ZZ", "XX")]
+    zne = Estimator(mode=manila)
+    zne.options.resilience_level = 2  # gate-folding ZNE with twirling
+    dd = Estimator(mode=manila)
+    dd.options.resilience_level = 0
+    dd.options.dynamical_decoupling.enable = True
+    for estimator in (zne, dd):
+        data = estimator.run([(isa, observables)], precision=0.1).result(timeout=120)[0].data
+        assert data.evs == pytest.approx([1.0, 1.0], abs=0.2)
+
+
 def test_estimator_default_resilience_on_156_qubits(fez: Any) -> None:
     # The program measures every qubit of the device: simulated with a bounded method.
     isa = isa_bell(fez, measure=False)
