@@ -21,12 +21,12 @@ from qiskit_ibm_runtime.quantum_program.params_converters import (
     QUANTUM_PROGRAM_PARAMS_CONVERTERS,
 )
 from qiskit_ibm_runtime.results import QuantumProgramResult
-from samplomatic import build  # type: ignore[import-untyped]
-from samplomatic.quantum_program import (  # type: ignore[import-untyped]
+from samplomatic import build  # type: ignore[import-untyped, unused-ignore]
+from samplomatic.quantum_program import (  # type: ignore[import-untyped, unused-ignore]
     CircuitItem,
     SamplexItem,
 )
-from samplomatic.transpiler import generate_boxing_pass_manager  # type: ignore[import-untyped]
+from samplomatic.transpiler import generate_boxing_pass_manager  # type: ignore[import-untyped, unused-ignore]
 
 from qcsc_runtime_emulator import RuntimeEmulator
 

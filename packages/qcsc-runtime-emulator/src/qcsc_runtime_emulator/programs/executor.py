@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from ibm_quantum_schemas.common import CompressedTensorModel  # type: ignore[import-untyped]
-from ibm_quantum_schemas.executor.version_2_0 import (  # type: ignore[import-untyped]
+from ibm_quantum_schemas.common import CompressedTensorModel  # type: ignore[import-untyped, unused-ignore]
+from ibm_quantum_schemas.executor.version_2_0 import (  # type: ignore[import-untyped, unused-ignore]
     ChunkPart,
     ChunkSpan,
     ItemMetadataModel,
@@ -42,7 +42,7 @@ from qiskit_ibm_runtime.fake_provider.executor.broadcast_sample import broadcast
 from qiskit_ibm_runtime.quantum_program.converters.converters_2_0 import (
     quantum_program_from_2_0,
 )
-from samplomatic.quantum_program import (  # type: ignore[import-untyped]
+from samplomatic.quantum_program import (  # type: ignore[import-untyped, unused-ignore]
     CircuitItem,
     SamplexItem,
 )
