@@ -367,6 +367,12 @@ class Postgres:
         ]
         return self._run(argv, stdin=sql).stdout
 
+    def dump(self, database: str) -> str:
+        """Return ``pg_dump --data-only`` of ``database`` (for audits such as secret scans)."""
+        argv = [str(self.bindir / "pg_dump"), "-h", str(self.data_dir), "-p", str(self.port)]
+        argv += ["-U", "postgres", "--data-only", database]
+        return self._run(argv).stdout
+
     def ensure_database(self, database: str, role: str, password: str) -> None:
         """Create ``role`` (login, given password) and ``database`` owned by it, idempotently."""
         self.psql(

@@ -34,13 +34,13 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "stack"))
 from _harness import (
     Report,
     load_stack_env,
+    load_stack_module,
     measure_latency,
     measure_sigkill,
     print_report,
@@ -127,15 +127,14 @@ def _netns_down() -> None:
 
 async def _lost_host(report: Report, cap: float) -> None:
     """Holder in a namespace whose link goes down; time until the server frees the lock."""
-    from stack import Postgres, free_port
-
+    stack = load_stack_module()
     if os.geteuid() != 0 or not shutil.which("ip"):
         report.notes["lost_host"] = "skipped (needs root and ip netns)"
         return
     work = Path(tempfile.mkdtemp(prefix="qcsc-pglost-"))
     work.chmod(0o755)
-    port = free_port()
-    postgres = Postgres(
+    port = stack.free_port()
+    postgres = stack.Postgres(
         work / "pg", port, listen=("127.0.0.1", _HOST_IP), hba_hosts=(f"{_NS_IP}/32",)
     )
     password = uuid.uuid4().hex

@@ -72,7 +72,7 @@ class ExpiringRedisLock:
     async def release(self, key: str, lease: object) -> None:
         # Release with the async lock object (awaited): the shipped release_lock would not.
         lock = self.manager._locks.pop(self.manager._lock_name_for_key(key))
-        await lock.release()  # type: ignore[misc]
+        await lock.release()
 
     async def cleanup_key(self, key: str) -> None:
         return None

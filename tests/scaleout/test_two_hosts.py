@@ -129,19 +129,7 @@ def test_two_hosts_submit_each_input_once(stack: Any) -> None:
     creds = json.loads((stack.dir / "secrets.json").read_text())
     state = stack_module.State.load(stack.state_path)
     postgres = stack_module.Postgres(stack.pg_dir, state.pg_port)
-    dump = postgres._run(
-        [
-            str(postgres.bindir / "pg_dump"),
-            "-h",
-            str(stack.pg_dir),
-            "-p",
-            str(state.pg_port),
-            "-U",
-            "postgres",
-            "--data-only",
-            stack_module.PREFECT_DB,
-        ]
-    ).stdout
+    dump = postgres.dump(stack_module.PREFECT_DB)
     assert "scaleout-two-hosts" in dump, "the dump should hold the flow runs"
     for secret_name in ("lock_password", "emulator_api_key", "prefect_password"):
         assert creds[secret_name] not in dump, f"{secret_name} found in the Prefect database"
