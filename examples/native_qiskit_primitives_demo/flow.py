@@ -12,6 +12,11 @@ that saved ``QiskitRuntimeConfig`` Block and submits real jobs to IBM Quantum.
 Modes (the guide's examples): ``simple`` (run_*_task), ``robust`` (submit/fetch tasks),
 ``wrapper`` (QCSCSamplerV2/QCSCEstimatorV2) and ``cached-robust`` (submit cache + fetch retry +
 result cache, spelled out with ``with_options`` as in Example 4).
+
+``--primitive-api executor`` runs every mode on qiskit-ibm-runtime's client-side executor
+Sampler/Estimator instead of SamplerV2/EstimatorV2; ``--execution-mode batch`` (or ``session``)
+puts every job of the run into one Batch (Session) that the flow run opens and closes. The run
+ends with its usage table, read back from the ``qiskit-usage-<flow run id>`` artifact.
 """
 
 from __future__ import annotations
@@ -19,15 +24,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
@@ -51,13 +60,17 @@ from qcsc_prefect.integrations.qiskit import (
     submit_estimator_job_task,
     submit_sampler_job_task,
 )
+from qcsc_prefect.integrations.qiskit.usage import usage_artifact_key
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from uuid import UUID
 
     from qiskit.providers import BackendV2
 
 PRIMITIVES = ("sampler", "estimator")
+PRIMITIVE_APIS = ("v2", "executor")
+EXECUTION_MODES = ("job", "batch", "session")
 EMULATOR_BACKEND = "ibm_fez"
 LOCAL_BACKEND = "fake_manila"
 OBSERVABLE_LABELS = ("ZZ", "XX", "ZI")  # Bell state: <ZZ> = <XX> = 1, <ZI> = 0
@@ -249,11 +262,14 @@ MODES: dict[str, Callable[[str, Pubs, Settings], Awaitable[Outcome]]] = {
 }
 
 
-async def _backend_name(settings: Settings) -> str:
+async def _config(settings: Settings) -> QiskitRuntimeConfig:
     if settings.runtime_config is not None:
-        return settings.runtime_config.backend_name
-    config = await QiskitRuntimeConfig.aload(settings.runtime_block)
-    return config.backend_name
+        return settings.runtime_config
+    return await QiskitRuntimeConfig.aload(settings.runtime_block)
+
+
+async def _backend_name(settings: Settings) -> str:
+    return (await _config(settings)).backend_name
 
 
 # ----------------------------------------------------------------------------- flow
@@ -266,10 +282,7 @@ async def native_qiskit_primitives_demo(
     settings: Settings,
 ) -> dict[str, Outcome]:
     """Run each primitive in each mode; return the outcomes keyed by ``"<mode>/<primitive>"``."""
-    if settings.runtime_config is not None:
-        config = settings.runtime_config
-    else:
-        config = await QiskitRuntimeConfig.aload(settings.runtime_block)
+    config = await _config(settings)
     backend = await asyncio.to_thread(config.get_backend)  # for transpilation
     pubs = await asyncio.to_thread(build_pubs, backend)
     outcomes: dict[str, Outcome] = {}
@@ -277,6 +290,55 @@ async def native_qiskit_primitives_demo(
         for primitive in primitives:
             outcomes[f"{mode}/{primitive}"] = await MODES[mode](primitive, pubs, settings)
     return outcomes
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One flow run: its outcomes, its usage table and the Batch/Session of each job."""
+
+    flow_run_id: UUID
+    outcomes: dict[str, Outcome]
+    usage: list[dict[str, Any]]
+    execution_mode: str
+    sessions: dict[str, str | None]
+
+
+async def run_demo(primitives: list[str], modes: list[str], settings: Settings) -> DemoRun:
+    """Run the flow, then read back what the library recorded about its jobs."""
+    state = await native_qiskit_primitives_demo(primitives, modes, settings, return_state=True)
+    outcomes: dict[str, Outcome] = await state.aresult()
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
+    usage = await read_usage_table(flow_run_id)
+    config = await _config(settings)
+    sessions: dict[str, str | None] = {}
+    if config.execution_mode != "job":
+        job_ids = [str(row["job_id"]) for row in usage[:-1]]
+        sessions = await asyncio.to_thread(_session_ids, config, job_ids)
+    return DemoRun(flow_run_id, outcomes, usage, config.execution_mode, sessions)
+
+
+async def read_usage_table(flow_run_id: UUID) -> list[dict[str, Any]]:
+    """The flow run's usage table: the latest version of its ``qiskit-usage-<id>`` artifact.
+
+    One row per job the flow run finished, then the totals row; empty if none was recorded.
+    """
+    key = usage_artifact_key(str(flow_run_id))
+    async with get_client() as client:
+        artifacts = await client.read_latest_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+        )
+    if not artifacts:
+        return []
+    data = artifacts[0].data
+    table = json.loads(data) if isinstance(data, str) else data
+    return [dict(row) for row in table]
+
+
+def _session_ids(config: QiskitRuntimeConfig, job_ids: list[str]) -> dict[str, str | None]:
+    """The Batch/Session id of each job, as the service reports it."""
+    service = config.get_service()
+    return {job_id: service.job(job_id).session_id for job_id in job_ids}
 
 
 # ----------------------------------------------------------------------------- printing
@@ -348,12 +410,68 @@ def summary_table(outcomes: dict[str, Outcome], known_jobs: set[str] | None) -> 
         )
         for label, o in outcomes.items()
     ]
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    return render_table(header, rows)
+
+
+def render_table(
+    header: tuple[str, ...], rows: list[tuple[Any, ...]], *, footer: tuple[Any, ...] | None = None
+) -> str:
+    """Left-aligned columns under a dashed rule; ``footer`` goes under a second rule."""
+    everything = [header, *rows, *([footer] if footer is not None else [])]
+    widths = [max(len(str(row[i])) for row in everything) for i in range(len(header))]
+    rule = tuple("-" * width for width in widths)
+    shown = [header, rule, *rows, *([rule, footer] if footer is not None else [])]
     lines = [
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in (header, tuple("-" * w for w in widths), *rows)
+        for row in shown
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+#: The usage artifact's columns, and the headings the demo prints for them.
+USAGE_COLUMNS = (
+    ("job_id", "job id"),
+    ("primitive", "primitive"),
+    ("backend", "backend"),
+    ("mode", "mode"),
+    ("origin", "origin"),
+    ("queue_seconds", "queue s"),
+    ("qpu_seconds", "QPU s"),
+    ("shots_or_precision", "shots/precision"),
+    ("status", "status"),
+)
+
+
+def usage_table(run: DemoRun) -> str:
+    """The flow run's usage artifact as text: one row per job, then the totals."""
+    key = usage_artifact_key(str(run.flow_run_id))
+    if not run.usage:
+        return f"No usage table was recorded ({key}): no job finished in this flow run."
+
+    def cell(value: object) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    *rows, totals = [tuple(cell(row.get(name)) for name, _ in USAGE_COLUMNS) for row in run.usage]
+    header = tuple(heading for _, heading in USAGE_COLUMNS)
+    title = f"Usage of this flow run (Prefect table artifact {key}):"
+    return title + "\n" + render_table(header, rows, footer=totals)
+
+
+def sessions_line(run: DemoRun) -> str | None:
+    """Which Batch/Session the flow run's jobs ran in (``None`` in job mode)."""
+    if run.execution_mode == "job" or not run.sessions:
+        return None
+    groups = Counter(run.sessions.values())
+    noun = "batch" if run.execution_mode == "batch" else "session"
+    plural = {"batch": "batches", "session": "sessions"}[noun] if len(groups) != 1 else noun
+    parts = ", ".join(
+        f"{session_id or f'outside any {noun}'} ({count} job{'s' if count != 1 else ''})"
+        for session_id, count in groups.items()
+    )
+    jobs = len(run.sessions)
+    return f"The {jobs} job(s) of the usage table ran in {len(groups)} {plural}: {parts}."
 
 
 # ----------------------------------------------------------------------------- command line
@@ -428,6 +546,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="flow: reruns of this flow share submit cache entries (default); global: any flow "
         "with the same inputs does",
     )
+    how = parser.add_argument_group("Qiskit Runtime API and execution mode")
+    how.add_argument(
+        "--primitive-api",
+        choices=PRIMITIVE_APIS,
+        help="v2: SamplerV2/EstimatorV2 (default); executor: qiskit-ibm-runtime's client-side "
+        "executor Sampler/Estimator (program executor). With --runtime-block the Block's own "
+        "setting applies unless this is given",
+    )
+    how.add_argument(
+        "--execution-mode",
+        choices=EXECUTION_MODES,
+        help="job: each job on its own (default); batch/session: every job of the flow run in "
+        "one Batch/Session that the flow run opens and closes (not with --local). With "
+        "--runtime-block the Block's own setting applies unless this is given",
+    )
     where = parser.add_argument_group("where to run")
     target = where.add_mutually_exclusive_group()
     target.add_argument(
@@ -471,24 +604,73 @@ def _start_emulator() -> Any:
     return emulator
 
 
+def _runtime_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The QiskitRuntimeConfig fields the command line sets (``primitive_api``, ...)."""
+    given = {"primitive_api": args.primitive_api, "execution_mode": args.execution_mode}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _block_with(name: str, overrides: dict[str, str], parser: argparse.ArgumentParser) -> Any:
+    """The saved Block ``name`` with ``overrides`` applied, as an unsaved copy.
+
+    A Block holding a token is refused: the copy would carry the token in task parameters.
+    """
+    saved = QiskitRuntimeConfig.load(name)
+    if saved.has_token:
+        flags = " and ".join("--" + field.replace("_", "-") for field in overrides)
+        parser.error(
+            f"the Block {name!r} stores a token, so the demo will not copy it into task "
+            f"parameters to apply {flags}; save those settings in the Block instead"
+        )
+    fields = {field: getattr(saved, field) for field in QiskitRuntimeConfig.model_fields}
+    return QiskitRuntimeConfig(**{**fields, **overrides})
+
+
+def _describe_runtime(overrides: dict[str, str]) -> str | None:
+    """One line saying which primitives and execution mode the flags chose."""
+    parts = []
+    if overrides.get("primitive_api") == "executor":
+        parts.append("primitives: the client-side executor Sampler/Estimator (program executor)")
+    elif "primitive_api" in overrides:
+        parts.append("primitives: SamplerV2/EstimatorV2")
+    mode = overrides.get("execution_mode")
+    if mode in ("batch", "session"):
+        parts.append(f"execution mode: {mode} (one {mode} for the whole flow run)")
+    elif mode is not None:
+        parts.append("execution mode: job (each job on its own)")
+    return "; ".join(parts).capitalize() + "." if parts else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.local and args.execution_mode in ("batch", "session"):
+        parser.error(
+            f"--execution-mode {args.execution_mode} needs a Qiskit Runtime service: the local "
+            f"channel runs jobs in-process and cannot hold a {args.execution_mode}. Drop --local "
+            "to use the emulator, or use --execution-mode job"
+        )
     primitives = list(PRIMITIVES) if args.primitive == "all" else [args.primitive]
     modes = list(MODES) if args.mode == "all" else [args.mode]
+    overrides = _runtime_overrides(args)
     emulator = None
+    runtime_block = args.runtime_block
     if args.runtime_block is not None:
-        config = None
+        config = _block_with(runtime_block, overrides, parser) if overrides else None
+        runtime_block = None if overrides else runtime_block
         print(f"Using saved Block {args.runtime_block!r}: these are real Qiskit Runtime jobs.")
     elif args.local:
-        config = QiskitRuntimeConfig(backend_name=LOCAL_BACKEND, channel="local")
+        config = QiskitRuntimeConfig(backend_name=LOCAL_BACKEND, channel="local", **overrides)
     else:
         emulator = _start_emulator()
-        config = QiskitRuntimeConfig(backend_name=EMULATOR_BACKEND)
+        config = QiskitRuntimeConfig(backend_name=EMULATOR_BACKEND, **overrides)
+    if (chosen := _describe_runtime(overrides)) is not None:
+        print(chosen, flush=True)
     settings = Settings(
         shots=args.shots,
         precision=args.precision,
         runtime_config=config,
-        runtime_block=args.runtime_block,
+        runtime_block=runtime_block,
         submit_cache=args.enable_submit_cache,
         fetch_retry=args.enable_fetch_retry,
         result_cache=args.enable_result_cache,
@@ -504,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
     known_jobs = {job["id"] for job in emulator.control.jobs()} if emulator is not None else None
     try:
         with storage:
-            outcomes = asyncio.run(native_qiskit_primitives_demo(primitives, modes, settings))
+            run = asyncio.run(run_demo(primitives, modes, settings))
+        outcomes = run.outcomes
         print()
         for label, outcome in outcomes.items():
             print(describe(label, outcome.output))
@@ -517,6 +700,15 @@ def main(argv: list[str] | None = None) -> int:
         if emulator is not None and known_jobs is not None:
             total = emulator.control.job_count()
             print(f"The emulator holds {total} job(s); this run created {total - len(known_jobs)}.")
+        print()
+        print(usage_table(run))
+        if (grouped := sessions_line(run)) is not None:
+            print(grouped)
+        print(
+            "origin: new = submitted by this flow run, reused = an existing job adopted by its "
+            "tag, cached = a job reference from an earlier flow run (its QPU time was counted "
+            "there); a result restored from the cache adds no row."
+        )
     finally:
         if emulator is not None:
             emulator.stop()
