@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import secrets
 import time
 from typing import Any
 
+import jwt
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
 
 _B32HEX = "0123456789abcdefghijklmnopqrstuv"
+_ISSUER = "qcsc-runtime-emulator"
 
 
 def new_id() -> str:
     """Return a 20-character lowercase base32hex id, like the service's job ids."""
     return "".join(_B32HEX[b % 32] for b in secrets.token_bytes(20))
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def token_secret(api_key: str) -> bytes:
@@ -50,16 +42,12 @@ def make_jwt(secret: bytes, subject: str, lifetime: int = 3600) -> tuple[str, in
     """
     now = int(time.time())
     exp = now + lifetime
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    claims = {"iat": now, "exp": exp, "sub": subject, "iss": "qcsc-runtime-emulator"}
-    payload = _b64url(json.dumps(claims).encode())
-    signing_input = f"{header}.{payload}".encode()
-    sig = _b64url(hmac.new(secret, signing_input, hashlib.sha256).digest())
-    return f"{header}.{payload}.{sig}", exp
+    claims = {"iat": now, "exp": exp, "sub": subject, "iss": _ISSUER}
+    return jwt.encode(claims, secret, algorithm="HS256"), exp
 
 
 def verify_jwt(secret: bytes, token: str) -> bool:
-    """Check a token's signature and expiry.
+    """Check a token's signature, issuer and expiry.
 
     Args:
         secret: HMAC key.
@@ -68,17 +56,17 @@ def verify_jwt(secret: bytes, token: str) -> bool:
     Returns:
         True if the token was issued with ``secret`` and has not expired.
     """
-    parts = token.split(".")
-    if len(parts) != 3:
-        return False
-    expected = _b64url(hmac.new(secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, parts[2]):
-        return False
     try:
-        claims = json.loads(_b64url_decode(parts[1]))
-    except (ValueError, UnicodeDecodeError):
+        jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            issuer=_ISSUER,
+            options={"require": ["exp", "iat"]},
+        )
+    except jwt.InvalidTokenError:
         return False
-    return isinstance(claims, dict) and float(claims.get("exp", 0)) > time.time()
+    return True
 
 
 def decode_params(params: dict[str, Any]) -> dict[str, Any]:

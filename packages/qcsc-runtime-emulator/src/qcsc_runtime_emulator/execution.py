@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ import qiskit_ibm_runtime.fake_provider as fake_provider
 from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import BackendEstimatorV2, BackendSamplerV2
 from qiskit.primitives.containers import DataBin, PrimitiveResult, PubResult, SamplerPubResult
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import NoiseModel
 
@@ -58,8 +60,7 @@ class _Device:
     name: str
     fake_cls: str
     directory: Path
-    _config: dict[str, Any] | None = None
-    _properties: dict[str, Any] | None = None
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def short(self) -> str:
@@ -102,25 +103,27 @@ class BackendCatalog:
 
     def configuration(self, name: str) -> dict[str, Any]:
         """Return the device configuration as ``GET /backends/{name}/configuration`` serves it."""
-        dev = self._device(name)
-        with self._lock:
-            if dev._config is None:
-                conf = json.loads((dev.directory / f"conf_{dev.short}.json").read_text("utf-8"))
-                conf["backend_name"] = name
-                conf["simulator"] = False
-                conf["local"] = False
-                dev._config = conf
-            return dev._config
+        return self._document(name, "conf", {"simulator": False, "local": False})
 
     def properties(self, name: str) -> dict[str, Any]:
         """Return the device properties (``props_*.json``)."""
+        return self._document(name, "props", {})
+
+    def _document(self, name: str, kind: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Load (once) the fake's ``<kind>_<device>.json`` under the real name."""
         dev = self._device(name)
         with self._lock:
-            if dev._properties is None:
-                props = json.loads((dev.directory / f"props_{dev.short}.json").read_text("utf-8"))
-                props["backend_name"] = name
-                dev._properties = props
-            return dev._properties
+            if kind not in dev.documents:
+                path = dev.directory / f"{kind}_{dev.short}.json"
+                document = json.loads(path.read_text("utf-8"))
+                document.update(backend_name=name, **overrides)
+                dev.documents[kind] = document
+            return dev.documents[kind]
+
+    def calibration_id(self, name: str) -> str:
+        """The id of the device's one calibration (its properties' update date)."""
+        stamp = str(self.properties(name).get("last_update_date", ""))
+        return f"{name}-{''.join(c for c in stamp if c.isdigit())[:14]}"
 
     def num_qubits(self, name: str) -> int:
         """Number of qubits of a device."""
@@ -239,19 +242,32 @@ def _normalise(result: PrimitiveResult) -> PrimitiveResult:
     return PrimitiveResult(pubs, metadata=result.metadata)
 
 
-def run_job(job: JobRecord, catalog: BackendCatalog, noise: str) -> str:
-    """Execute a job and return its result as RuntimeEncoder JSON text.
+@dataclass(frozen=True)
+class PrimitiveJob:
+    """A decoded, validated sampler or estimator job, ready to simulate."""
+
+    pubs: list[Any]
+    options: dict[str, Any]
+    simulator: Any
+    """The device's Aer simulator, configured for this job."""
+
+
+def decode_primitive_job(
+    job: JobRecord,
+    catalog: BackendCatalog,
+    noise: str,
+    measured: Callable[[Any], frozenset[int]] = lambda pub: frozenset(),
+) -> PrimitiveJob:
+    """Decode a sampler/estimator job, validate its circuits and configure the simulator.
 
     Args:
-        job: The job (program ``sampler`` or ``estimator``).
+        job: The job.
         catalog: Published backends.
         noise: ``none``, ``reduced`` or ``device``.
-
-    Returns:
-        The encoded :class:`PrimitiveResult`.
+        measured: Qubits a pub measures beyond those its circuit acts on.
 
     Raises:
-        JobFailure: For invalid input, with the service's reason code.
+        JobFailure: For undecodable parameters, no pubs, or circuits the device rejects.
     """
     try:
         params = decode_params(job.params)
@@ -261,42 +277,123 @@ def run_job(job: JobRecord, catalog: BackendCatalog, noise: str) -> str:
     if not pubs:
         raise JobFailure("The job has no pubs.", 1502)
     options = params.get("options") or {}
-    fake = catalog.fake(job.backend)
-    width = catalog.num_qubits(job.backend)
+    active = _validate_pubs(pubs, catalog, job.backend, measured)
+    simulator = _configure_simulator(catalog, job.backend, noise, active, options)
+    return PrimitiveJob(pubs, options, simulator)
+
+
+def _validate_pubs(
+    pubs: list[Any],
+    catalog: BackendCatalog,
+    backend: str,
+    measured: Callable[[Any], frozenset[int]],
+) -> frozenset[int]:
+    """Validate every pub's circuit; return the qubits the pubs use or measure together."""
+    target = catalog.fake(backend).target
+    width = catalog.num_qubits(backend)
     used: set[int] = set()
     for index, pub in enumerate(pubs):
         circuit = _pub_circuit(pub)
-        validate_circuit(circuit, fake.target, width, index)
-        used |= active_qubits(circuit)
+        validate_circuit(circuit, target, width, index)
+        used |= active_qubits(circuit) | measured(pub)
+    return frozenset(used)
 
-    sim = catalog.simulator(job.backend)
+
+def observed_qubits(pub: Any) -> frozenset[int]:
+    """Qubits an estimator pub's observables act on non-trivially.
+
+    The estimator measures these qubits, so the simulation must include them even
+    where the circuit leaves them idle.
+    """
+    try:
+        observables = EstimatorPub.coerce(pub).observables
+    except (TypeError, ValueError) as exc:
+        raise JobFailure(f"Invalid estimator pub: {exc}", 1502) from exc
+    used: set[int] = set()
+    for terms in observables.ravel():
+        for label in terms:
+            used.update(i for i, char in enumerate(reversed(label)) if char != "I")
+    return frozenset(used)
+
+
+def _configure_simulator(
+    catalog: BackendCatalog,
+    backend: str,
+    noise: str,
+    active: frozenset[int],
+    options: dict[str, Any],
+) -> Any:
+    """Set the device simulator's noise model, method and seed for one job."""
     noise_model = None
     if noise == "reduced":
-        noise_model = catalog.reduced_noise(job.backend, frozenset(used))
+        noise_model = catalog.reduced_noise(backend, active)
     elif noise == "device":
-        noise_model = catalog.device_noise(job.backend)
-    method = "automatic" if len(used) <= _SIM_WIDTH_LIMIT else "matrix_product_state"
-    sim.set_options(noise_model=noise_model, method=method)
+        noise_model = catalog.device_noise(backend)
+    simulator = catalog.simulator(backend)
     seed = (options.get("simulator") or {}).get("seed_simulator")
-    if seed is not None:
-        sim.set_options(seed_simulator=seed)
-    else:
-        sim.set_options(seed_simulator=None)
+    simulator.set_options(
+        noise_model=noise_model,
+        method=simulation_method(len(active)),
+        seed_simulator=seed,
+    )
+    return simulator
 
-    if job.program == "sampler":
-        shots = options.get("default_shots") or 4096
-        sampler = BackendSamplerV2(backend=sim, options={"default_shots": int(shots)})
-        result = sampler.run(pubs).result()
-    else:
-        est_options: dict[str, Any] = {}
-        precision = options.get("default_precision")
-        if precision is None and options.get("default_shots"):
-            precision = 1 / float(np.sqrt(options["default_shots"]))
-        if precision is not None:
-            est_options["default_precision"] = float(precision)
-        estimator = BackendEstimatorV2(backend=sim, options=est_options)
-        result = estimator.run(pubs).result()
-    return encode_result(_normalise(result))
+
+def simulation_method(num_active: int) -> str:
+    """The Aer method for a job that acts on ``num_active`` qubits."""
+    return "automatic" if num_active <= _SIM_WIDTH_LIMIT else "matrix_product_state"
+
+
+def run_sampler(job: JobRecord, catalog: BackendCatalog, noise: str) -> str:
+    """Run a ``sampler`` job; default shots 4096 as on the service."""
+    prepared = decode_primitive_job(job, catalog, noise)
+    shots = int(prepared.options.get("default_shots") or 4096)
+    sampler = BackendSamplerV2(backend=prepared.simulator, options={"default_shots": shots})
+    return encode_result(_normalise(sampler.run(prepared.pubs).result()))
+
+
+def run_estimator(job: JobRecord, catalog: BackendCatalog, noise: str) -> str:
+    """Run an ``estimator`` job with the precision its options ask for."""
+    prepared = decode_primitive_job(job, catalog, noise, measured=observed_qubits)
+    options: dict[str, Any] = {}
+    precision = prepared.options.get("default_precision")
+    shots = prepared.options.get("default_shots")
+    if precision is None and shots:
+        precision = 1 / float(np.sqrt(shots))
+    if precision is not None:
+        options["default_precision"] = float(precision)
+    estimator = BackendEstimatorV2(backend=prepared.simulator, options=options)
+    return encode_result(_normalise(estimator.run(prepared.pubs).result()))
+
+
+ProgramRunner = Callable[["JobRecord", BackendCatalog, str], str]
+
+#: Program id -> function that runs a job of that program and returns its result
+#: text. A program is available once it has an entry here.
+PROGRAMS: dict[str, ProgramRunner] = {
+    "sampler": run_sampler,
+    "estimator": run_estimator,
+}
+
+
+def run_job(job: JobRecord, catalog: BackendCatalog, noise: str) -> str:
+    """Execute a job with its program's runner and return the encoded result.
+
+    Args:
+        job: The job.
+        catalog: Published backends.
+        noise: ``none``, ``reduced`` or ``device``.
+
+    Returns:
+        The encoded result.
+
+    Raises:
+        JobFailure: For an unknown program or invalid input, with the service's reason code.
+    """
+    runner = PROGRAMS.get(job.program)
+    if runner is None:
+        raise JobFailure(f"Program {job.program} is not available.", 1502)
+    return runner(job, catalog, noise)
 
 
 class Executor:
@@ -326,34 +423,24 @@ class Executor:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the worker (after the job it is running, if any)."""
         self._stop.set()
-        with self.store.lock:
-            self.store.changed.notify_all()
+        self.store.notify()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
 
     def wake(self) -> None:
         """Re-check the queue (after a submit or configuration change)."""
-        with self.store.lock:
-            self.store.changed.notify_all()
+        self.store.notify()
 
     def _next_job(self) -> JobRecord | None:
-        """Wait for the oldest runnable queued job; None when stopping."""
-        store = self.store
-        with store.lock:
-            while not self._stop.is_set():
-                wait: float | None = None
-                if not self.config.get("paused"):
-                    queued = [j for j in store.jobs.values() if j.status is JobState.QUEUED]
-                    if queued:
-                        job = min(queued, key=lambda j: j.created)
-                        ready_at = job.created + float(self.config.get("queue_delay") or 0.0)
-                        now = time.time()
-                        if ready_at <= now:
-                            store.transition(job, JobState.RUNNING)
-                            return job
-                        wait = ready_at - now
-                store.changed.wait(wait if wait is not None else 1.0)
+        """Wait for the oldest runnable queued job and start it; None when stopping."""
+        while not self._stop.is_set():
+            wait: float | None = None
+            if not self.config.get("paused"):
+                job, wait = self.store.start_next_job(float(self.config.get("queue_delay") or 0.0))
+                if job is not None:
+                    return job
+            self.store.wait_for_change(wait if wait is not None else 1.0)
         return None
 
     def _loop(self) -> None:
@@ -373,42 +460,21 @@ class Executor:
         try:
             result = run_job(job, self.catalog, str(self.config.get("noise") or "none"))
         except JobFailure as exc:
-            self._finish(
-                job,
-                JobState.FAILED,
-                reason=str(exc),
-                reason_code=exc.reason_code,
-                result=f"Error code {exc.reason_code}; {exc}",
-            )
+            text = f"Error code {exc.reason_code}; {exc}"
+            self._fail(job, str(exc), exc.reason_code, text)
             return
-        except BaseException as exc:
+        except BaseException as exc:  # PanicException from Rust derives from BaseException
             text = "".join(traceback.format_exception(exc))
-            self._finish(
-                job,
-                JobState.FAILED,
-                reason=f"Error during execution: {exc}",
-                reason_code=1517,
-                result=text,
-            )
+            self._fail(job, f"Error during execution: {exc}", 1517, text)
             return
         finally:
             self.current = None
-        run_delay = float(self.config.get("run_delay") or 0.0)
-        remaining = run_delay - (time.time() - started)
+        remaining = float(self.config.get("run_delay") or 0.0) - (time.time() - started)
         if remaining > 0:
             self._stop.wait(remaining)
-        self._finish(job, JobState.COMPLETED, result=result)
+        self.store.finish_job(job.id, JobState.COMPLETED, result=result)
 
-    def _finish(
-        self,
-        job: JobRecord,
-        state: JobState,
-        *,
-        reason: str | None = None,
-        reason_code: int | None = None,
-        result: str | None = None,
-    ) -> None:
-        with self.store.lock:
-            if job.status is not JobState.RUNNING or self.store.jobs.get(job.id) is not job:
-                return  # cancelled, forced or deleted meanwhile: drop the outcome
-            self.store.transition(job, state, reason=reason, reason_code=reason_code, result=result)
+    def _fail(self, job: JobRecord, reason: str, reason_code: int, text: str) -> None:
+        self.store.finish_job(
+            job.id, JobState.FAILED, result=text, reason=reason, reason_code=reason_code
+        )

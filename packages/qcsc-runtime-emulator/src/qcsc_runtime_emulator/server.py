@@ -136,25 +136,47 @@ class EmulatorApp:
             raise ApiError(403, f"You are not authorized to access instance {crn}.", "forbidden")
 
     def dispatch(self, req: Request, kind: str) -> tuple[Response, bool]:
-        """Route a request; returns the response and whether an endpoint matched."""
-        router: Router = {"runtime": runtime_router, "control": control_router}.get(
-            kind, auth_router
-        )
+        """Route a request.
+
+        Args:
+            req: The parsed request.
+            kind: ``runtime``, ``control`` or ``other`` (see :meth:`split_path`).
+
+        Returns:
+            The response, and whether the request reached a known endpoint (a
+            path that no route matches is unknown; one served for other methods
+            only is known and answered with 405).
+        """
+        resolution = _ROUTERS.get(kind, auth_router).resolve(req.method, req.route_path)
+        if resolution.route is None:
+            if resolution.path_known:
+                message = f"Method {req.method} not allowed for {req.path}"
+                return Response(405, cloud_error_body(405, message)), True
+            message = f"Unknown endpoint: {req.method} {req.path}"
+            return Response(404, cloud_error_body(404, message, "not_found")), False
         try:
-            found = router.resolve(req.method, req.route_path)
-            if found is None:
-                raise ApiError(404, f"Unknown endpoint: {req.method} {req.path}", "not_found")
-            route, params = found
             if kind == "runtime":
                 self.check_runtime_auth(req)
-            return route.handler(self, req, params), True
+            return resolution.route.handler(self, req, resolution.params), True
         except ApiError as exc:
-            return Response(exc.status, exc.body(), headers=exc.headers), exc.status != 404 or (
-                "Unknown endpoint" not in exc.message
-            )
+            return Response(exc.status, exc.body(), headers=exc.headers), True
         except Exception as exc:  # malformed input must never crash the server
             logger.exception("Error handling %s %s", req.method, req.path)
             return Response(500, cloud_error_body(500, f"Internal emulator error: {exc}")), True
+
+
+_ROUTERS: dict[str, Router] = {"runtime": runtime_router, "control": control_router}
+
+
+_FAULTS_BEFORE = frozenset({"delay", "status", "reset"})
+_FAULTS_AFTER = frozenset({"create_then_status", "create_then_reset"})
+
+
+def _fault_response(action: dict[str, Any], status: int) -> Response:
+    """The answer of a ``status`` or ``create_then_status`` fault."""
+    body = action.get("body", cloud_error_body(status, "Injected fault"))
+    headers = {k: str(v) for k, v in action.get("headers", {}).items()}
+    return Response(status, body, headers=headers)
 
 
 class _Server(ThreadingHTTPServer):
@@ -204,73 +226,76 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s - " + format, self.address_string(), *args)
 
     def _handle(self) -> None:
-        start = time.time()
         app = self.server.app
+        entry, req = self._read_request()
+        if req is None:
+            self.close_connection = True
+            resp = Response(400, cloud_error_body(400, "Invalid Content-Length"))
+            self._finish(entry, resp, known=True)
+            return
+        fault = self._match_fault(req, entry)
+        if fault is not None and fault.kind in _FAULTS_BEFORE:
+            if self._fault_before(fault, entry):
+                return
+        resp, known = app.dispatch(req, entry["kind"])
+        if fault is not None and fault.kind in _FAULTS_AFTER:
+            entry["inner_status"] = resp.status
+            if fault.kind == "create_then_reset":
+                self._drop(entry)
+                return
+            resp = _fault_response(fault.action, int(fault.action["create_then_status"]))
+        self._finish(entry, resp, known=known)
+
+    def _read_request(self) -> tuple[dict[str, Any], Request | None]:
+        """Parse the request line, headers and body; ``None`` for a bad Content-Length."""
         split = urlsplit(self.path)
-        path = split.path
-        kind, route_path = app.split_path(path)
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
+        kind, route_path = self.server.app.split_path(split.path)
         entry: dict[str, Any] = {
             "method": self.command,
-            "path": path,
+            "path": split.path,
             "route_path": route_path,
             "query": split.query,
             "kind": kind,
-            "time": start,
+            "time": time.time(),
         }
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return entry, None
         if length < 0:
-            self.close_connection = True
-            self._finish(
-                entry, Response(400, cloud_error_body(400, "Invalid Content-Length")), known=True
-            )
-            return
-        body = self.rfile.read(length) if length > 0 else b""
+            return entry, None
         req = Request(
             method=self.command,
-            path=path,
+            path=split.path,
             route_path=route_path,
             query=parse_qs(split.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
+            body=self.rfile.read(length) if length > 0 else b"",
         )
-        fault: Fault | None = None
-        if kind != "control" and not self.server.stopping:
-            fault = app.faults.match(self.command, route_path if kind == "runtime" else path)
+        return entry, req
+
+    def _match_fault(self, req: Request, entry: dict[str, Any]) -> Fault | None:
+        """Consume the fault for this request, if any (the control API is never faulted)."""
+        kind = entry["kind"]
+        if kind == "control" or self.server.stopping:
+            return None
+        fault = self.server.app.faults.match(
+            req.method, req.route_path if kind == "runtime" else req.path
+        )
         if fault is not None:
             entry["fault"] = fault.id
-            action = fault.action
-            if fault.kind == "delay":
-                time.sleep(float(action["delay"]))
-            elif fault.kind == "status":
-                status = int(action["status"])
-                payload = action.get("body", cloud_error_body(status, "Injected fault"))
-                resp = Response(
-                    status,
-                    payload,
-                    headers={k: str(v) for k, v in action.get("headers", {}).items()},
-                )
-                self._finish(entry, resp, known=True)
-                return
-            elif fault.kind == "reset":
-                self._drop(entry)
-                return
-        resp, known = app.dispatch(req, kind)
-        if fault is not None and fault.kind == "create_then_status":
-            entry["inner_status"] = resp.status
-            status = int(fault.action["create_then_status"])
-            resp = Response(
-                status,
-                fault.action.get("body", cloud_error_body(status, "Injected fault")),
-                headers={k: str(v) for k, v in fault.action.get("headers", {}).items()},
-            )
-        elif fault is not None and fault.kind == "create_then_reset":
-            entry["inner_status"] = resp.status
+        return fault
+
+    def _fault_before(self, fault: Fault, entry: dict[str, Any]) -> bool:
+        """Apply a fault that acts before the request is served; True if it answered."""
+        if fault.kind == "delay":
+            time.sleep(float(fault.action["delay"]))
+            return False
+        if fault.kind == "reset":
             self._drop(entry)
-            return
-        self._finish(entry, resp, known=known)
+            return True
+        self._finish(entry, _fault_response(fault.action, int(fault.action["status"])), known=True)
+        return True
 
     def _drop(self, entry: dict[str, Any]) -> None:
         entry["status"] = -1

@@ -126,7 +126,7 @@ def job_summary(job: JobRecord) -> dict[str, Any]:
         "running": iso(job.running),
         "finished": iso(job.finished),
         "expired": job.expired,
-        "has_result": job.result is not None,
+        "result_reads": job.result_reads,
     }
 
 

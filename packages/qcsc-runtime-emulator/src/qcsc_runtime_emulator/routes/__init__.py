@@ -103,6 +103,18 @@ class Route:
     name: str
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome of :meth:`Router.resolve`."""
+
+    route: Route | None
+    """The matched route; ``None`` when nothing matched the method and path."""
+    params: dict[str, str]
+    """Named groups of the route's pattern."""
+    path_known: bool
+    """Whether some route matched the path (with this or another method)."""
+
+
 class Router:
     """An ordered list of routes; the first full match wins."""
 
@@ -121,11 +133,12 @@ class Router:
 
         return decorator
 
-    def resolve(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    def resolve(self, method: str, path: str) -> Resolution:
         """Find the route for a request.
 
-        Raises:
-            ApiError: 405 when the path exists for other methods only.
+        Returns:
+            The matching route and its path parameters, or a resolution without a
+            route that tells whether the path exists for other methods.
         """
         path_known = False
         for route in self.routes:
@@ -133,8 +146,6 @@ class Router:
             if match is None:
                 continue
             if route.method == method:
-                return route, match.groupdict()
+                return Resolution(route, match.groupdict(), path_known=True)
             path_known = True
-        if path_known:
-            raise ApiError(405, f"Method {method} not allowed for {path}")
-        return None
+        return Resolution(None, {}, path_known=path_known)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import ApiError
 from ..execution import NOISE_MODES
-from ..lifecycle import JobState
+from ..state import JobFilter
 from ..wire import job_summary, parse_status
 from . import Request, Response, Router
 
@@ -51,16 +51,8 @@ def clear_faults(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
 @router.add("GET", r"/jobs")
 def list_jobs(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
     """Every job, oldest first."""
-    with app.store.lock:
-        jobs = sorted(app.store.jobs.values(), key=lambda j: j.created)
-        return Response(200, {"jobs": [job_summary(j) for j in jobs], "count": len(jobs)})
-
-
-def _job(app: EmulatorApp, job_id: str) -> Any:
-    job = app.store.jobs.get(job_id)
-    if job is None:
-        raise ApiError(404, f"Job not found: {job_id}")
-    return job
+    jobs = app.store.jobs(JobFilter(descending=False))
+    return Response(200, {"jobs": [job_summary(j) for j in jobs], "count": len(jobs)})
 
 
 @router.add("POST", r"/jobs/(?P<job_id>[^/]+)/state")
@@ -74,33 +66,19 @@ def set_state(app: EmulatorApp, req: Request, params: dict[str, str]) -> Respons
         not isinstance(reason_code, int) or isinstance(reason_code, bool)
     ):
         raise ApiError(400, "reason_code must be an integer")
-    with app.store.lock:
-        job = _job(app, params["job_id"])
-        result = None
-        if target is JobState.FAILED:
-            result = f"Error code {reason_code}; {reason or 'Job failed'}"
-        elif target is JobState.COMPLETED and app.store.load_result(job) is None:
-            raise ApiError(409, "A job without a result cannot be forced to Completed")
-        app.store.transition(
-            job,
-            target,
-            reason=None if reason is None else str(reason),
-            reason_code=reason_code,
-            result=result,
-            force=True,
-        )
-        summary = job_summary(job)
-    app.executor.wake()
-    return Response(200, summary)
+    job = app.store.force_state(
+        params["job_id"],
+        target,
+        reason=None if reason is None else str(reason),
+        reason_code=reason_code,
+    )
+    return Response(200, job_summary(job))
 
 
 @router.add("POST", r"/jobs/(?P<job_id>[^/]+)/expire")
 def expire(app: EmulatorApp, req: Request, params: dict[str, str]) -> Response:
     """Purge a job's results: ``/results`` answers 404 afterwards."""
-    with app.store.lock:
-        job = _job(app, params["job_id"])
-        app.store.expire_result(job)
-        return Response(200, job_summary(job))
+    return Response(200, job_summary(app.store.expire_result(params["job_id"])))
 
 
 @router.add("GET", r"/config")
