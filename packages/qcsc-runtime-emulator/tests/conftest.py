@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,3 +65,33 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 @pytest.fixture
 def until() -> Callable[..., Any]:
     return wait_for
+
+
+class Restartable:
+    """An emulator on a state directory that can be stopped and started again.
+
+    It applies the emulator's environment to the test (with ``monkeypatch``);
+    :meth:`restart` stops it and starts a new one on the same port and directory.
+    """
+
+    def __init__(self, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.state_dir = state_dir
+        self.emulator = RuntimeEmulator(state_dir=state_dir).start()
+        self.port = self.emulator.port
+        for name, value in self.emulator.env().items():
+            monkeypatch.setenv(name, value)
+
+    def stop(self) -> None:
+        self.emulator.stop()
+
+    def restart(self) -> RuntimeEmulator:
+        self.emulator.stop()
+        self.emulator = RuntimeEmulator(port=self.port, state_dir=self.state_dir).start()
+        return self.emulator
+
+
+@pytest.fixture
+def restartable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Restartable]:
+    server = Restartable(tmp_path / "state", monkeypatch)
+    yield server
+    server.emulator.stop()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -29,6 +28,9 @@ from samplomatic.quantum_program import (  # type: ignore[import-untyped, unused
 from samplomatic.transpiler import generate_boxing_pass_manager  # type: ignore[import-untyped, unused-ignore]
 
 from qcsc_runtime_emulator import RuntimeEmulator
+
+if TYPE_CHECKING:
+    from conftest import Restartable
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -275,25 +277,18 @@ def test_non_isa_program_fails(runtime_emulator: RuntimeEmulator, fez: Any) -> N
     assert emulated(runtime_emulator, job.job_id())["reason_code"] == 1517
 
 
-def test_restart_keeps_executor_jobs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bell: Any
-) -> None:
-    first = RuntimeEmulator(state_dir=tmp_path).start()
-    port = first.port
-    for name, value in first.env().items():
-        monkeypatch.setenv(name, value)
+def test_restart_keeps_executor_jobs(restartable: Restartable, bell: Any) -> None:
     service = QiskitRuntimeService()
     fez = service.backend("ibm_fez")
     done = Sampler(mode=fez).run([bell], shots=30)
     done.result(timeout=60)
-    first.control.configure(paused=True)
+    restartable.emulator.control.configure(paused=True)
     inflight = Sampler(mode=fez).run([bell], shots=40)
-    first.stop()
-    with RuntimeEmulator(port=port, state_dir=tmp_path):
-        assert service.job(done.job_id()).result()[0].data.meas.num_shots == 30
-        requeued = service.job(inflight.job_id())
-        assert requeued.result(timeout=60)[0].data.meas.num_shots == 40
-        assert isinstance(requeued.inputs["quantum_program"], QuantumProgram)
+    restartable.restart()
+    assert service.job(done.job_id()).result()[0].data.meas.num_shots == 30
+    requeued = service.job(inflight.job_id())
+    assert requeued.result(timeout=60)[0].data.meas.num_shots == 40
+    assert isinstance(requeued.inputs["quantum_program"], QuantumProgram)
 
 
 @pytest.mark.slow

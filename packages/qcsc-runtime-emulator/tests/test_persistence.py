@@ -6,13 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
 
 from qcsc_runtime_emulator import RuntimeEmulator
+
+if TYPE_CHECKING:
+    from conftest import Restartable
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -45,30 +47,24 @@ def test_fetch_from_another_process(runtime_emulator: RuntimeEmulator, fez: Any,
     assert sum(data["counts"].values()) == 100
 
 
-def test_restart_keeps_finished_and_requeues_inflight(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bell: Any
-) -> None:
-    state = tmp_path / "state"
-    first = RuntimeEmulator(state_dir=state).start()
-    port = first.port
-    for name, value in first.env().items():
-        monkeypatch.setenv(name, value)
+def test_restart_keeps_finished_and_requeues_inflight(restartable: Restartable, bell: Any) -> None:
+    state = restartable.state_dir
     service = QiskitRuntimeService()
     fez = service.backend("ibm_fez")
     done = SamplerV2(mode=fez).run([bell], shots=50)
     done.result(timeout=30)
-    first.control.configure(paused=True)
+    restartable.emulator.control.configure(paused=True)
     inflight = SamplerV2(mode=fez).run([bell], shots=60)
     assert inflight.status() == "QUEUED"
-    first.stop()
+    restartable.stop()
     assert (state / "jobs" / f"{done.job_id()}.json").exists()
     assert (state / "results" / f"{done.job_id()}.json").exists()
-    with RuntimeEmulator(port=port, state_dir=state):
-        # The same service (and its pooled connections) keeps working.
-        assert service.job(done.job_id()).result()[0].data.meas.num_shots == 50
-        requeued = service.job(inflight.job_id())
-        assert requeued.result(timeout=30)[0].data.meas.num_shots == 60
-        assert len(service.jobs()) == 2
+    restartable.restart()
+    # The same service (and its pooled connections) keeps working.
+    assert service.job(done.job_id()).result()[0].data.meas.num_shots == 50
+    requeued = service.job(inflight.job_id())
+    assert requeued.result(timeout=30)[0].data.meas.num_shots == 60
+    assert len(service.jobs()) == 2
 
 
 def test_memory_state_is_lost_on_restart(runtime_emulator_server: RuntimeEmulator) -> None:

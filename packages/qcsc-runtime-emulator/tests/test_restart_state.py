@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from qiskit_ibm_runtime import Batch, QiskitRuntimeService, SamplerV2, Session
 
 from qcsc_runtime_emulator import RuntimeEmulator
 
+if TYPE_CHECKING:
+    from conftest import Restartable
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-class Restartable:
-    """An emulator on a state directory that can be stopped and started again."""
-
-    def __init__(self, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.state_dir = state_dir
-        self.emulator = RuntimeEmulator(state_dir=state_dir).start()
-        self.port = self.emulator.port
-        for name, value in self.emulator.env().items():
-            monkeypatch.setenv(name, value)
-
-    def restart(self) -> RuntimeEmulator:
-        self.emulator.stop()
-        self.emulator = RuntimeEmulator(port=self.port, state_dir=self.state_dir).start()
-        return self.emulator
-
-
-@pytest.fixture
-def restartable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Restartable]:
-    server = Restartable(tmp_path / "state", monkeypatch)
-    yield server
-    server.emulator.stop()
 
 
 def _summaries(emulator: RuntimeEmulator) -> dict[str, dict[str, Any]]:

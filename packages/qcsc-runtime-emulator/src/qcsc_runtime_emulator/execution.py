@@ -150,6 +150,14 @@ class BackendCatalog:
                 self._noise[name] = NoiseModel.from_backend(self.fake(name))
             return self._noise[name]
 
+    def noise_model(self, name: str, noise: str, qubits: frozenset[int]) -> Any:
+        """The noise model of a job on ``qubits`` in ``noise`` mode (``None``: noiseless)."""
+        if noise == "reduced":
+            return self.reduced_noise(name, qubits)
+        if noise == "device":
+            return self.device_noise(name)
+        return None
+
     def reduced_noise(self, name: str, qubits: frozenset[int]) -> Any:
         """Return the device noise restricted to ``qubits`` (cached per qubit set)."""
         key = (name, qubits)
@@ -324,15 +332,10 @@ def _configure_simulator(
     options: dict[str, Any],
 ) -> Any:
     """Set the device simulator's noise model, method and seed for one job."""
-    noise_model = None
-    if noise == "reduced":
-        noise_model = catalog.reduced_noise(backend, active)
-    elif noise == "device":
-        noise_model = catalog.device_noise(backend)
     simulator = catalog.simulator(backend)
     seed = (options.get("simulator") or {}).get("seed_simulator")
     simulator.set_options(
-        noise_model=noise_model,
+        noise_model=catalog.noise_model(backend, noise, active),
         method=simulation_method(len(active)),
         seed_simulator=seed,
     )

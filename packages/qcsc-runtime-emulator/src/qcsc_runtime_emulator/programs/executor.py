@@ -156,13 +156,10 @@ def _configure_noise(
     catalog: BackendCatalog, backend: str, noise: str, active: frozenset[int]
 ) -> Any:
     """Return the device simulator with the noise model a program on ``active`` qubits gets."""
-    noise_model = None
-    if noise == "reduced":
-        noise_model = catalog.reduced_noise(backend, active)
-    elif noise == "device":
-        noise_model = catalog.device_noise(backend)
     simulator = catalog.simulator(backend)
-    simulator.set_options(noise_model=noise_model, seed_simulator=None)
+    simulator.set_options(
+        noise_model=catalog.noise_model(backend, noise, active), seed_simulator=None
+    )
     return simulator
 
 
