@@ -126,3 +126,74 @@ async def test_bad_executor_options_submit_nothing(
         await bad()
     assert raised.value.argument == "options"
     assert runtime_emulator.control.job_count() == 0
+
+
+def _program(circuit: QuantumCircuit, shots: int) -> Any:
+    from qiskit_ibm_runtime.quantum_program import QuantumProgram
+
+    program = QuantumProgram(shots=shots)
+    program.append_circuit_item(circuit)
+    return program
+
+
+def _shots_of(result: Any) -> int:
+    (item,) = list(result)
+    return int(np.asarray(item["meas"]).shape[-2])
+
+
+async def test_raw_quantum_program_through_every_mode(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    submit = submit_sampler_job_task.with_options(
+        cache_key_fn=qiskit_sampler_submit_cache_key, persist_result=True
+    )
+
+    @flow(name="executor-program")
+    async def every_mode() -> tuple[Any, Any, Any, Any]:
+        simple = await run_sampler_task(_program(isa_bell, 21), runtime_config=EXECUTOR)
+        program = _program(isa_bell, 22)
+        digest = build_qiskit_sampler_input_digest(
+            program, backend_name="ibm_fez", cache_scope="global"
+        )
+        reference = await submit(program, runtime_config=EXECUTOR, input_digest=digest)
+        robust = await fetch_qiskit_job_result_task(
+            runtime_config=EXECUTOR, job_reference=reference
+        )
+        adopted = await submit.with_options(
+            cache_key_fn=lambda _c, _p: f"fresh-{uuid.uuid4().hex}"
+        )(_program(isa_bell, 22), runtime_config=EXECUTOR, input_digest=digest)
+        wrapped = await QCSCSamplerV2(runtime_config=EXECUTOR).run(_program(isa_bell, 23))
+        return simple, robust, (reference, adopted), await wrapped.result()
+
+    simple, robust, (reference, adopted), wrapped = await every_mode()
+    assert [_shots_of(simple["result"]), _shots_of(robust["result"]), _shots_of(wrapped)] == [
+        21,
+        22,
+        23,
+    ]
+    assert adopted.job_id == reference.job_id and adopted.reused
+    assert runtime_emulator.control.job_count() == 3
+    assert set(_programs(runtime_emulator)) == {"executor"}
+
+
+async def test_bad_quantum_programs_submit_nothing(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    v2 = QiskitRuntimeConfig(backend_name="ibm_fez")
+    bell = QuantumCircuit(2)  # not transpiled: H is not a native gate of ibm_fez
+    bell.h(0)
+    bell.cx(0, 1)
+    bell.measure_all()
+
+    @flow(name="executor-bad-program")
+    async def bad(config: QiskitRuntimeConfig, program: Any, shots: int | None) -> None:
+        await run_sampler_task(program, runtime_config=config, shots=shots)
+
+    for config, program, shots, words in [
+        (EXECUTOR, _program(bell, 10), None, "not an ISA circuit"),
+        (v2, _program(isa_bell, 10), None, "primitive_api='executor'"),
+        (EXECUTOR, _program(isa_bell, 10), 99, "carries its own shots"),
+    ]:
+        with pytest.raises(InvalidInputError, match=words):
+            await bad(config, program, shots)
+    assert runtime_emulator.control.job_count() == 0

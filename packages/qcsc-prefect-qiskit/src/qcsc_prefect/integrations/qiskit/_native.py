@@ -35,8 +35,10 @@ from qiskit_ibm_runtime import (
     SamplerOptions,
     SamplerV2,
 )
+from qiskit_ibm_runtime.executor import Executor
 from qiskit_ibm_runtime.fake_provider.local_runtime_job import LocalRuntimeJob
 
+from ._programs import as_runtime_program
 from ._translate import exception_chain, translating_errors
 from .errors import (
     BackendNotFoundError,
@@ -324,6 +326,8 @@ def build_primitive(
     backend: Any,
     options: object | None = None,
     api: PrimitiveApi = "v2",
+    *,
+    program: bool = False,
 ) -> Any:
     """Create the native primitive of ``api`` on ``backend`` (or a ``Batch``/``Session``).
 
@@ -334,6 +338,7 @@ def build_primitive(
             keeps qiskit-ibm-runtime's defaults.
         api: ``"v2"`` (``SamplerV2``/``EstimatorV2``) or ``"executor"`` (the client-side
             executor primitives).
+        program: Build the ``Executor`` itself, for a raw ``QuantumProgram`` input.
 
     Returns:
         The native primitive.
@@ -341,7 +346,7 @@ def build_primitive(
     Raises:
         InvalidInputError: The options were rejected (``argument="options"``).
     """
-    cls = primitive_class(primitive, api)
+    cls = Executor if program else primitive_class(primitive, api)
     try:
         if options is None:
             return cls(mode=backend)
@@ -363,6 +368,8 @@ def submit(
 ) -> Any:
     """Call the native ``primitive.run`` and return the native job (blocking)."""
     with translating_errors():
+        if isinstance(primitive, Executor):
+            return primitive.run(as_runtime_program(pubs))
         if isinstance(primitive, BaseSamplerV2):
             return primitive.run(pubs, shots=shots)
         return primitive.run(pubs, precision=precision)

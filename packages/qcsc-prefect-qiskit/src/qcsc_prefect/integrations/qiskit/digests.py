@@ -46,6 +46,7 @@ from prefect.context import FlowRunContext
 from pydantic import BaseModel
 from qiskit.circuit import ClassicalRegister, Clbit, ParameterExpression, QuantumCircuit
 
+from ._programs import canonical_program, is_quantum_program
 from .errors import InvalidInputError
 from .validation import (
     CACHE_SCOPE,
@@ -120,6 +121,8 @@ def build_qiskit_sampler_input_digest(
             ``cache_scope="flow"`` was used outside a flow without ``flow_name``.
     """
     scope = _scope_token(cache_scope, flow_name)
+    if is_quantum_program(pubs):
+        return _program_digest("sampler", pubs, backend_name, scope, options, channel, instance)
     coerced: list[SamplerPub] = coerce_pubs("sampler", pubs)
 
     feed = _Feed()
@@ -177,6 +180,8 @@ def build_qiskit_estimator_input_digest(
             invalid, or ``cache_scope="flow"`` was used outside a flow without ``flow_name``.
     """
     scope = _scope_token(cache_scope, flow_name)
+    if is_quantum_program(pubs):
+        return _program_digest("estimator", pubs, backend_name, scope, options, channel, instance)
     coerced: list[EstimatorPub] = coerce_pubs("estimator", pubs)
 
     feed = _Feed()
@@ -231,6 +236,22 @@ class _Feed:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+def _program_digest(
+    primitive: PrimitiveName,
+    program: Any,
+    backend_name: str,
+    scope: str,
+    options: object | None,
+    channel: str | None,
+    instance: str | None,
+) -> str:
+    """The digest of a raw ``QuantumProgram``: its executor wire encoding stands for the pubs."""
+    feed = _Feed()
+    _feed_header(feed, primitive, backend_name, scope, options, channel, instance)
+    feed.text("program", canonical_program(program))
+    return feed.hexdigest()
 
 
 def _feed_header(

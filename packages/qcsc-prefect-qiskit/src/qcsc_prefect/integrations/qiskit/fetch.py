@@ -22,6 +22,7 @@ from ._blocking import call_blocking, call_blocking_bounded
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
 from ._naming import fetch_run_name
+from ._programs import input_count
 from ._submit_cache import invalidate_submit_cache
 from ._translate import translate, translating_errors
 from .artifacts import acreate_result_artifacts
@@ -172,13 +173,13 @@ async def _output(
     primitive, backend_name, submitted_at = _describe(fetch.reference, job, fetch.config)
     reference = fetch.submitted_reference
     num_pubs = len(result)
-    if fetch.pubs is not None and len(fetch.pubs) != num_pubs:
+    if fetch.pubs is not None and input_count(fetch.pubs) != num_pubs:
         logger.warning(
             "Job %s returned %d pub results but %d pubs were passed to the fetch task; is the "
             "job reference the one submitted for these pubs?",
             fetch.job_id,
             num_pubs,
-            len(fetch.pubs),
+            input_count(fetch.pubs),
         )
     report = await call_blocking(_native.job_service_report, job)
     await arecord_usage(

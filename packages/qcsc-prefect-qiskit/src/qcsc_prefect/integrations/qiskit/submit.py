@@ -39,6 +39,7 @@ from ._identity import SubmissionIdentity, identify, run_cache_key
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
+from ._prepare import aprepare_inputs, build_native
 from ._submit_cache import current_cache_entry
 from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
@@ -50,11 +51,10 @@ from .errors import (
     RuntimeApiError,
     SubmissionUnknownError,
 )
-from .execution_modes import aexecution_target, check_execution_mode
+from .execution_modes import aexecution_target
 from .jobs import CacheLocation, JobReference, PrimitiveName
 from .locking import DEFAULT_ACQUIRE_TIMEOUT, LockLease, SubmitLock, submit_lock_for
 from .retry import classify
-from .validation import validate_inputs
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -105,6 +105,7 @@ class _Submission:
     backend: Any
     cache_key: str | None
     cache_location: CacheLocation | None
+    program: bool
 
 
 @dataclass
@@ -185,20 +186,14 @@ async def _validate(
     input_digest: str | None,
 ) -> _Submission:
     """Resolve the backend and check the inputs against it; nothing is posted on failure."""
-    backend = await call_blocking(config.get_backend)
-    check_execution_mode(config, backend)
-    # Off the event loop: checking large circuits against the target takes time.
-    checked = await call_blocking(
-        validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
+    prepared = await aprepare_inputs(
+        primitive, pubs, config, shots=shots, precision=precision, options=options
     )
-    # The options are checked now (by building a primitive that is thrown away), not when the
-    # primitive is built for posting: a Batch/Session may be opened in between.
-    _native.build_primitive(primitive, backend, options, config.primitive_api)
     cache_key, cache_location = current_cache_entry()
     return _Submission(
-        primitive=primitive, pubs=checked, shots=shots, precision=precision, options=options,
-        input_digest=input_digest, config=config, backend=backend, cache_key=cache_key,
-        cache_location=cache_location,
+        primitive=primitive, pubs=prepared.pubs, shots=shots, precision=precision,
+        options=options, input_digest=input_digest, config=config, backend=prepared.backend,
+        cache_key=cache_key, cache_location=cache_location, program=prepared.program,
     )  # fmt: skip
 
 
@@ -295,11 +290,12 @@ async def _post(
 ) -> _Outcome:
     """Post the job; after an error, reconcile by tag, and post again only when provably safe."""
     target = await aexecution_target(submission.config, submission.backend, logger)
-    native = _native.build_primitive(
+    native = build_native(
         submission.primitive,
+        submission.config,
         target.native_mode,
         _tagged_options(submission.options, tag),
-        submission.config.primitive_api,
+        submission.program,
     )
     for attempt in range(1, SUBMIT_POST_ATTEMPTS + 1):
         await hold.lease.confirm()
@@ -471,11 +467,12 @@ def _current_flow_run_id() -> str | None:
 
 async def _submit_local(submission: _Submission, logger: Logger) -> JobReference:
     """Local mode: post in-process; only Prefect's cache protects against resubmission."""
-    native = _native.build_primitive(
+    native = build_native(
         submission.primitive,
+        submission.config,
         submission.backend,
         submission.options,
-        submission.config.primitive_api,
+        submission.program,
     )
     job = await call_blocking(
         _native.submit,

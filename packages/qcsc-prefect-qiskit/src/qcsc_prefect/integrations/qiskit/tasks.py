@@ -24,12 +24,14 @@ from ._blocking import call_blocking
 from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
 from ._native import EstimatorOptions, SamplerOptions
+from ._prepare import aprepare_inputs, build_native
+from ._programs import input_count
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
-from .execution_modes import aexecution_target, check_execution_mode
+from .execution_modes import aexecution_target
 from .jobs import FetchOutput, JobStatus, PrimitiveName
 from .usage import arecord_usage, usage_row
-from .validation import ARTIFACT_KEY, PRECISION, SHOTS, validate_inputs, validated
+from .validation import ARTIFACT_KEY, PRECISION, SHOTS, validated
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -175,23 +177,18 @@ async def _run_primitive(
 ) -> FetchOutput:
     logger = run_logger()
     config = await aresolve_runtime_config(runtime_config, runtime_block_name)
-    backend = await call_blocking(config.get_backend)
-    check_execution_mode(config, backend)
-    checked: Sequence[object] = await call_blocking(
-        validate_inputs, primitive, pubs, backend=backend, shots=shots, precision=precision
+    prepared = await aprepare_inputs(
+        primitive, pubs, config, shots=shots, precision=precision, options=options
     )
-    # Options are checked before a Batch/Session may be opened for this submission.
-    await call_blocking(_native.build_primitive, primitive, backend, options, config.primitive_api)
-    target = await aexecution_target(config, backend, logger)
+    target = await aexecution_target(config, prepared.backend, logger)
     native = await call_blocking(
-        _native.build_primitive, primitive, target.native_mode, options, config.primitive_api
+        build_native, primitive, config, target.native_mode, options, prepared.program
     )
-
     return await _submit_and_wait(
         primitive,
         native,
-        checked,
-        backend_name=str(backend.name),
+        prepared.pubs,
+        backend_name=str(prepared.backend.name),
         shots=shots,
         precision=precision,
         artifact_key=artifact_key,
@@ -217,7 +214,9 @@ async def _submit_and_wait(
     started = time.perf_counter()
     job = await call_blocking(_native.submit, native, pubs, shots=shots, precision=precision)
     job_id = str(job.job_id())
-    logger.info("Submitted %s job %s (%d pubs) to %s.", primitive, job_id, len(pubs), backend_name)
+    logger.info(
+        "Submitted %s job %s (%d pubs) to %s.", primitive, job_id, input_count(pubs), backend_name
+    )
     status, result = await _wait_for_result(job, job_id, logger)
     wall_seconds = time.perf_counter() - started
     finished = _native.utc_now()
@@ -240,7 +239,7 @@ async def _submit_and_wait(
         metadata=_native.execution_metadata(
             mode="simple",
             primitive=primitive,
-            num_pubs=len(pubs),
+            num_pubs=input_count(pubs),
             shots=shots,
             precision=precision,
             status=status,

@@ -44,6 +44,7 @@ from qiskit.circuit import ControlFlowOp, QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
+from ._programs import is_quantum_program, program_circuits
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -397,10 +398,16 @@ def validate_inputs(
     The one check both modes run before posting; its result is what they post. See
     `validate_sampler_inputs` and `validate_estimator_inputs` for what is checked.
 
+    A ``QuantumProgram`` (executor input) is checked item by item and returned unchanged.
+
     Returns:
         The coerced pubs (``SamplerPub``/``EstimatorPub``, run-level default folded in): the
         pubs to post.
     """
+    if is_quantum_program(pubs):
+        for index, circuit in enumerate(program_circuits(pubs)):
+            _check_isa(circuit, backend, index)
+        return pubs  # type: ignore[return-value]  # posted as is, through the Executor
     if primitive == "sampler":
         return validate_sampler_inputs(pubs, backend=backend, shots=shots)
     return validate_estimator_inputs(pubs, backend=backend, precision=precision)
