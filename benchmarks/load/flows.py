@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from prefect import flow
 from qiskit import QuantumCircuit
@@ -26,7 +26,11 @@ from qcsc_prefect.integrations.qiskit import (
     submit_sampler_job_task,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
 BACKEND = "ibm_fez"
+T = TypeVar("T")
 SHOTS = 128
 
 
@@ -55,9 +59,9 @@ def load_circuits(salt: float, indices: list[int]) -> list[QuantumCircuit]:
     return circuits
 
 
-async def _timed(coro: object) -> tuple[float, object]:
+async def _timed(awaitable: Awaitable[T]) -> tuple[float, T]:
     start = time.perf_counter()
-    value = await coro  # type: ignore[misc]
+    value = await awaitable
     return time.perf_counter() - start, value
 
 
@@ -98,15 +102,11 @@ async def load_batch(salt: float, indices: list[int]) -> BatchReport:
     done = sum(
         1
         for _, output in fetched
-        if isinstance(output, dict)
-        and output["status"] == "DONE"
+        if output["status"] == "DONE"
         and sum(output["result"][0].data.meas.get_counts().values()) == SHOTS
     )
     return {
-        "jobs": {
-            digest: ref.job_id  # type: ignore[attr-defined]
-            for digest, (_, ref) in zip(digests, submitted, strict=True)
-        },
+        "jobs": {digest: ref.job_id for digest, (_, ref) in zip(digests, submitted, strict=True)},
         "submit_seconds": [round(seconds, 4) for seconds, _ in submitted],
         "fetch_seconds": [round(seconds, 4) for seconds, _ in fetched],
         "fetched": done,
