@@ -158,6 +158,7 @@ async def _drive(
 ) -> tuple[float, list[Any], int]:
     """Create the runs, kill a host mid-run, reschedule its runs; return wall, runs, reruns."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.states import Scheduled
 
     deployments = await _deploy()
@@ -174,10 +175,16 @@ async def _drive(
         run_ids = [run.id for run in created]
         killed: set[int] = set()
         killed_at: float | None = None
+        pending_at_kill: set[Any] = set()
+        handled: set[Any] = set()  # each lost run is rescheduled once
         rescheduled = 0
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
-            runs = [await client.read_flow_run(run_id) for run_id in run_ids]
+            found = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids))
+            )
+            by_id = {run.id: run for run in found}
+            runs = [by_id[run_id] for run_id in run_ids if run_id in by_id]
             states = [run.state.type.value if run.state else "NONE" for run in runs]
             running = [run for run, state in zip(runs, states, strict=True) if state == "RUNNING"]
             if not killed and len(running) >= args.kill_after_running:
@@ -190,18 +197,27 @@ async def _drive(
                             os.kill(member, signal.SIGKILL)
                     killed = set(tree)
                     killed_at = time.monotonic()
+                    pending_at_kill = {
+                        run.id
+                        for run, state in zip(runs, states, strict=True)
+                        if state == "PENDING" and not run.infrastructure_pid
+                    }
                     workers.pop(name)
                     print(f"[load] SIGKILLed {name} and {len(tree) - 1} flow-run processes")
             if killed_at is not None:
                 for run, state in zip(runs, states, strict=True):
-                    if _orphaned(run, state, killed, killed_at):
-                        await client.set_flow_run_state(
-                            run.id, Scheduled(message="rerun after host loss"), force=True
-                        )
-                        rescheduled += 1
-            if all(state in TERMINAL for state in states):
+                    if run.id in handled or not _orphaned(run, state, killed, pending_at_kill):
+                        continue
+                    if run.id in pending_at_kill and time.monotonic() - killed_at < 30:
+                        continue  # claimed but not started: give a live host time to start it
+                    await client.set_flow_run_state(
+                        run.id, Scheduled(message="rerun after host loss"), force=True
+                    )
+                    handled.add(run.id)
+                    rescheduled += 1
+            if len(runs) == len(run_ids) and all(state in TERMINAL for state in states):
                 return time.perf_counter() - start, runs, rescheduled
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(2.0)
         raise SystemExit(f"load test did not finish within {args.timeout} s: {states}")
 
 
@@ -216,8 +232,8 @@ def _pick_victim(workers: dict[str, int], running: list[Any]) -> tuple[str, int]
     return None if best is None else (best[1], best[2])
 
 
-def _orphaned(run: Any, state: str, killed: set[int], killed_at: float) -> bool:
-    """A run the dead host held: its process is gone, or it was claimed but never started."""
+def _orphaned(run: Any, state: str, killed: set[int], pending_at_kill: set[Any]) -> bool:
+    """A run the dead host held: its process was killed, or it was claimed but never started."""
     if state == "CRASHED":
         return True
     if state not in ("RUNNING", "PENDING"):
@@ -225,11 +241,11 @@ def _orphaned(run: Any, state: str, killed: set[int], killed_at: float) -> bool:
     if run.infrastructure_pid:
         pid = int(run.infrastructure_pid)
         return pid in killed and not _pid_alive(pid)
-    return state == "PENDING" and time.monotonic() - killed_at > 30
+    return state == "PENDING" and run.id in pending_at_kill
 
 
 async def _results(runs: list[Any]) -> list[dict[str, Any]]:
-    reports = []
+    reports: list[dict[str, Any]] = []
     for run in runs:
         if run.state is None or not run.state.is_completed():
             reports.append({})
@@ -279,7 +295,7 @@ def main() -> int:
     distinct = len(set(submissions))
 
     print(f"[load] baseline: {len(submissions)} native SamplerV2 jobs from one process")
-    native = (
+    native: dict[str, Any] = (
         {"wall_seconds": float("nan"), "job_ids": []}
         if args.skip_native
         else run_native(env, salt + 10.0, submissions, work / "native-host")
