@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
@@ -95,30 +97,81 @@ def check_wait_arguments(
             )
 
 
+#: Progress-artifact writes to the Prefect API in flight at once, per event loop. Unbounded, a
+#: thousand waiting jobs queue a thousand requests inside the HTTP client's connection pool, whose
+#: bookkeeping grows with its queue and keeps the event loop busy.
+MAX_PROGRESS_WRITES: Final = 8
+
+_write_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+_write_slots_guard = threading.Lock()
+_background_writes: set[asyncio.Task[None]] = set()
+
+
+def _write_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    with _write_slots_guard:
+        slot = _write_slots.get(loop)
+        if slot is None:
+            slot = _write_slots[loop] = asyncio.Semaphore(MAX_PROGRESS_WRITES)
+        return slot
+
+
 class Progress:
-    """A Prefect progress artifact kept while the job is queued or running (best effort)."""
+    """A Prefect progress artifact kept while the job is queued or running (best effort).
+
+    Writes go out in the background, at most `MAX_PROGRESS_WRITES` at once per event loop, and
+    only the newest status is written when several arrived while a write waited: waiting never
+    stalls on the Prefect API except for the final status, which is written before the wait
+    returns.
+    """
 
     def __init__(self, key: str | None, job_id: str, logger: logging.Logger | Any) -> None:
         self._key = key
         self._job_id = job_id
         self._logger = logger
         self._artifact_id: UUID | None = None
+        self._wanted: str | None = None
+        self._written: str | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     async def update(self, status: str) -> None:
-        """Record ``status`` (created on first use; failures are logged, never raised)."""
+        """Record ``status``; wait for the write only when the status is final."""
+        self._wanted = status
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_newest())
+            _background_writes.add(self._writer)
+            self._writer.add_done_callback(_background_writes.discard)
+        if status in TERMINAL_STATUSES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until the newest recorded status is written (or its write failed)."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    async def _write_newest(self) -> None:
+        async with _write_slot():
+            for _ in range(len(_PROGRESS) + 1):  # each pass writes a newer status
+                status = self._wanted
+                if status is None or status == self._written:
+                    return
+                await self._write(status)
+                self._written = status
+
+    async def _write(self, status: str) -> None:
+        """Create the artifact on first use, else update it; failures are logged, never raised."""
         progress = _PROGRESS.get(status, 0.0)
+        description = f"Qiskit Runtime job {self._job_id}: {status}"
         try:
             if self._artifact_id is None:
                 self._artifact_id = await acreate_progress_artifact(
-                    progress,
-                    key=self._key,
-                    description=f"Qiskit Runtime job {self._job_id}: {status}",
+                    progress, key=self._key, description=description
                 )
             else:
                 await aupdate_progress_artifact(
-                    self._artifact_id,
-                    progress,
-                    description=f"Qiskit Runtime job {self._job_id}: {status}",
+                    self._artifact_id, progress, description=description
                 )
         except Exception as exc:
             self._logger.warning("Could not update the progress artifact: %s", exc)
@@ -313,6 +366,7 @@ async def wait_for_final_status(
             return last
         now = time.monotonic()
         if deadline is not None and now >= deadline:
+            await progress.flush()
             raise await _timed_out(
                 job,
                 job_id,
@@ -334,6 +388,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_REQUEST_TIMEOUT",
     "MAX_CONSECUTIVE_POLL_ERRORS",
+    "MAX_PROGRESS_WRITES",
     "POLL_FRACTION",
     "Progress",
     "call_absorbing",
