@@ -4,6 +4,7 @@ Usage::
 
     python crash_worker.py [--scope global|flow] [--shots N] [--variant K] [--fetch]
                            [--cache-result] [--block NAME] [--crash-at POINT]
+                           [--api v2|executor]
 
 ``--crash-at`` wraps one of the library's native calls so that the process dies with
 ``SIGKILL`` exactly in a crash window, no cleanup, no ``finally``:
@@ -111,13 +112,19 @@ def isa_circuit(variant: int) -> QuantumCircuit:
 
 @flow(name="reliability-crash-worker")
 async def crash_worker_flow(
-    scope: str, shots: int, variant: int, fetch: bool, cache_result: bool, block: str | None
+    scope: str,
+    shots: int,
+    variant: int,
+    fetch: bool,
+    cache_result: bool,
+    block: str | None,
+    api: str = "v2",
 ) -> None:
     pubs = [isa_circuit(variant)]
     where: dict[str, Any] = (
         {"runtime_block_name": block}
         if block
-        else {"runtime_config": QiskitRuntimeConfig(backend_name="ibm_fez")}
+        else {"runtime_config": QiskitRuntimeConfig(backend_name="ibm_fez", primitive_api=api)}
     )
     digest = build_qiskit_sampler_input_digest(
         pubs, backend_name="ibm_fez", shots=shots, cache_scope=scope
@@ -149,6 +156,7 @@ def main() -> int:
     parser.add_argument("--fetch", action="store_true")
     parser.add_argument("--cache-result", action="store_true")
     parser.add_argument("--block", default=None)
+    parser.add_argument("--api", choices=["v2", "executor"], default="v2")
     parser.add_argument(
         "--crash-at",
         choices=["none", "after-post", "in-lock", "hang-in-lock", "polling", "after-result"],
@@ -158,7 +166,13 @@ def main() -> int:
     install_crash(args.crash_at)
     asyncio.run(
         crash_worker_flow(
-            args.scope, args.shots, args.variant, args.fetch, args.cache_result, args.block
+            args.scope,
+            args.shots,
+            args.variant,
+            args.fetch,
+            args.cache_result,
+            args.block,
+            args.api,
         )
     )
     return 0

@@ -50,12 +50,19 @@ def _rerun_and_check(
     return fetched
 
 
-@pytest.mark.parametrize("scope", ["global", pytest.param("flow", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    ("scope", "api"),
+    [
+        ("global", "v2"),
+        ("global", "executor"),
+        pytest.param("flow", "v2", marks=pytest.mark.slow),
+    ],
+)
 def test_kill_after_post_before_prefect_stored_it(
-    runtime_emulator: Any, start_worker: Callable[..., Any], scenario: Any, scope: str
+    runtime_emulator: Any, start_worker: Callable[..., Any], scenario: Any, scope: str, api: str
 ) -> None:
-    shots = 31 if scope == "global" else 32
-    args = ("--scope", scope, "--shots", str(shots))
+    shots = {"global": 31, "flow": 32}[scope] + (100 if api == "executor" else 0)
+    args = ("--scope", scope, "--shots", str(shots), "--api", api)
     victim = start_worker(*args, "--crash-at", "after-post").finish(timeout=WORKER_TIMEOUT)
     _assert_killed(victim)
     (posted,) = [e for e in victim.events() if e["event"] == "posted"]
@@ -134,11 +141,13 @@ def test_kill_while_holding_the_submit_lock(
     assert job["id"] == fetched["job_id"]
 
 
+@pytest.mark.parametrize("api", ["v2", pytest.param("executor", marks=pytest.mark.slow)])
 def test_waiter_proceeds_when_the_lock_holder_is_killed(
-    runtime_emulator: Any, start_worker: Callable[..., Any], scenario: Any
+    runtime_emulator: Any, start_worker: Callable[..., Any], scenario: Any, api: str
 ) -> None:
     """A second submitter waits on a live holder; kill -9 the holder: the waiter goes on."""
-    args = ("--shots", "36")
+    shots = 36 if api == "v2" else 136
+    args = ("--shots", str(shots), "--api", api)
     holder = start_worker(*args, "--crash-at", "hang-in-lock")
     wait_until(lambda: '"locked"' in _peek(holder), 120)
     waiter = start_worker(*args, "--fetch")
@@ -153,7 +162,7 @@ def test_waiter_proceeds_when_the_lock_holder_is_killed(
     assert waiter.process.returncode == 0, waiter.stderr[-3000:]
     assert time.monotonic() - killed_at < RERUN_BOUND
     fetched = waiter.events()[-1]
-    scenario.result(sum(fetched["counts"].values()) == 36)
+    scenario.result(sum(fetched["counts"].values()) == shots)
     (job,) = scenario.jobs()
     assert job["id"] == fetched["job_id"]
 
