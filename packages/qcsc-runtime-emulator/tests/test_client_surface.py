@@ -17,6 +17,7 @@ from qiskit_ibm_runtime.exceptions import (
     IBMRuntimeError,
     RuntimeInvalidStateError,
 )
+from qiskit_ibm_runtime.execution_span import ExecutionSpans
 from qiskit_ibm_runtime.models import BackendProperties
 
 from qcsc_runtime_emulator import RuntimeEmulator
@@ -202,3 +203,13 @@ def test_observable_on_idle_qubits_is_simulated(fez: Any) -> None:
     observable = SparsePauliOp("Z" * 156)  # Z on every qubit; 155 of them idle
     result = EstimatorV2(mode=fez).run([(isa, observable)]).result(timeout=60)
     assert np.isclose(float(result[0].data.evs), -1.0, atol=0.1)
+
+
+def test_sampler_result_has_execution_spans(fez: Any, bell: Any) -> None:
+    result = SamplerV2(mode=fez).run([(bell, None, 20), (bell, None, 30)]).result(timeout=30)
+    spans = result.metadata["execution"]["execution_spans"]
+    assert isinstance(spans, ExecutionSpans) and len(spans) == 2
+    assert spans.start <= spans.stop
+    assert spans.pub_idxs == [0, 1]
+    assert spans[1].mask(1).shape == (30,)
+    assert sum(span.size for span in spans) == 50

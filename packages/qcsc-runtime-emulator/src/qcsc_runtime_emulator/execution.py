@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from qiskit.primitives.containers import DataBin, PrimitiveResult, PubResult, Sa
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import NoiseModel
+from qiskit_ibm_runtime.execution_span import DoubleSliceSpan, ExecutionSpans
 
 from .codec import decode_params, encode_result
 from .lifecycle import JobState
@@ -352,7 +354,29 @@ def run_sampler(job: JobRecord, catalog: BackendCatalog, noise: str) -> str:
     prepared = decode_primitive_job(job, catalog, noise)
     shots = int(prepared.options.get("default_shots") or 4096)
     sampler = BackendSamplerV2(backend=prepared.simulator, options={"default_shots": shots})
-    return encode_result(_normalise(sampler.run(prepared.pubs).result()))
+    start = datetime.now(UTC)
+    result = _normalise(sampler.run(prepared.pubs).result())
+    return encode_result(with_execution_spans(result, start, datetime.now(UTC)))
+
+
+def with_execution_spans(
+    result: PrimitiveResult, start: datetime, stop: datetime
+) -> PrimitiveResult:
+    """Add the service's ``metadata["execution"]["execution_spans"]`` to a sampler result.
+
+    Every pub ran in one simulation from ``start`` to ``stop``, so each gets one
+    :class:`DoubleSliceSpan` covering all its parameter sets and shots.
+    """
+    spans = []
+    for index, pub in enumerate(result):
+        bits = next(iter(pub.data.values()), None)
+        if bits is None or not hasattr(bits, "num_shots"):
+            continue
+        shape = (*bits.shape, bits.num_shots)
+        args = slice(0, int(np.prod(bits.shape, dtype=int)))
+        spans.append(DoubleSliceSpan(start, stop, {index: (shape, args, slice(0, bits.num_shots))}))
+    metadata = {**result.metadata, "execution": {"execution_spans": ExecutionSpans(spans)}}
+    return PrimitiveResult(list(result), metadata=metadata)
 
 
 def run_estimator(job: JobRecord, catalog: BackendCatalog, noise: str) -> str:
