@@ -459,6 +459,17 @@ def usage_table(run: DemoRun) -> str:
     return title + "\n" + render_table(header, rows, footer=totals)
 
 
+def programs_line(emulator: Any, known_jobs: set[str]) -> str:
+    """The Qiskit Runtime programs of the jobs this run created on the emulator."""
+    programs = Counter(
+        str(job["program"]) for job in emulator.control.jobs() if job["id"] not in known_jobs
+    )
+    if not programs:
+        return "This run created no job on the emulator."
+    shown = ", ".join(f"{program} ({count})" for program, count in sorted(programs.items()))
+    return f"Programs of the jobs this run created: {shown}."
+
+
 def sessions_line(run: DemoRun) -> str | None:
     """Which Batch/Session the flow run's jobs ran in (``None`` in job mode)."""
     if run.execution_mode == "job" or not run.sessions:
@@ -638,7 +649,10 @@ def _describe_runtime(overrides: dict[str, str]) -> str | None:
         parts.append(f"execution mode: {mode} (one {mode} for the whole flow run)")
     elif mode is not None:
         parts.append("execution mode: job (each job on its own)")
-    return "; ".join(parts).capitalize() + "." if parts else None
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -700,6 +714,8 @@ def main(argv: list[str] | None = None) -> int:
         if emulator is not None and known_jobs is not None:
             total = emulator.control.job_count()
             print(f"The emulator holds {total} job(s); this run created {total - len(known_jobs)}.")
+            if "primitive_api" in overrides:
+                print(programs_line(emulator, known_jobs))
         print()
         print(usage_table(run))
         if (grouped := sessions_line(run)) is not None:

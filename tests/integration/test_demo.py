@@ -48,6 +48,53 @@ def test_demo_prints_counts_and_expectation_values(tmp_path: Path) -> None:
     }
     assert set(values) == {"ZZ", "XX", "ZI"}
     assert values["ZZ"] > 0.5 and values["XX"] > 0.5 and abs(values["ZI"]) < 0.3
+    rows, totals = usage_table(out)
+    assert len(rows) == 8 and {row["mode"] for row in rows} == {"job"}
+    assert totals["job id"] == "TOTAL (8 jobs)"
+
+
+def usage_table(out: str) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The usage table the demo prints: its job rows and its totals row, by column heading."""
+    lines = out[out.index("Usage of this flow run") :].splitlines()[1:]
+    header = re.split(r" {2,}", lines[0].strip())
+    rules = [index for index, line in enumerate(lines) if line.startswith("---")]
+    assert len(rules) >= 2, lines[:20]
+
+    def cells(line: str) -> dict[str, str]:
+        # Empty cells (the totals row's) are spaces: slice by the rule's column positions.
+        starts = [match.start() for match in re.finditer(r"-+", lines[rules[0]])]
+        ends = [*starts[1:], None]
+        return {
+            name: line[start:end].strip()
+            for name, start, end in zip(header, starts, ends, strict=True)
+        }
+
+    rows = [cells(line) for line in lines[rules[0] + 1 : rules[1]]]
+    return rows, cells(lines[rules[1] + 1])
+
+
+def test_demo_executor_primitives_run_in_one_batch(tmp_path: Path) -> None:
+    done = run_script(
+        str(DEMO_DIR / "flow.py"),
+        "--primitive", "sampler", "--mode", "all", "--shots", "40",
+        "--primitive-api", "executor", "--execution-mode", "batch",
+        state=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "this run created 4." in out
+    assert "Programs of the jobs this run created: executor (4)." in out
+    rows, totals = usage_table(out)
+    assert len(rows) == 4
+    assert {row["mode"] for row in rows} == {"batch"}
+    assert {row["origin"] for row in rows} == {"new"}
+    assert {row["shots/precision"] for row in rows} == {"shots=40"}
+    assert {row["status"] for row in rows} == {"DONE"}
+    assert all(float(row["QPU s"]) > 0 for row in rows), rows
+    assert totals["job id"] == "TOTAL (4 jobs)"
+    assert totals["origin"] == "4 new, 0 reused, 0 cached"
+    batch = re.search(r"The 4 job\(s\) of the usage table ran in 1 batch: (\S+) \(4 jobs\)\.", out)
+    assert batch is not None, out[-2000:]
 
 
 def test_demo_robust_rerun_is_cached_and_creates_no_job(tmp_path: Path) -> None:
@@ -83,12 +130,20 @@ def test_demo_local_channel(tmp_path: Path) -> None:
         ["--cache-scope", "flows"],
         ["--primitive", "executor"],
         ["--local", "--runtime-block", "x"],
+        ["--primitive-api", "v1"],
+        ["--execution-mode", "dedicated"],
+        ["--local", "--execution-mode", "batch"],
+        ["--local", "--execution-mode", "session"],
     ],
 )
 def test_demo_rejects_bad_arguments(args: list[str]) -> None:
     done = run_script(str(DEMO_DIR / "flow.py"), *args)
     assert done.returncode == 2
     assert "error:" in done.stderr
+    if "--local" in args and "--execution-mode" in args:
+        (error,) = [line for line in done.stderr.splitlines() if "error:" in line]
+        assert "local channel" in error and "--execution-mode job" in error
+        assert done.stdout == ""  # refused before anything ran
 
 
 def test_existing_program_example() -> None:
