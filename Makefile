@@ -44,8 +44,8 @@ $(COMPAT_STAMP): $(BOOTSTRAP_INPUTS) constraints-compat.txt
 # empty venvs, without constraints). Not part of CI: it builds three venvs; docs/development.md
 # gives its duration.
 test-compat: $(COMPAT_STAMP)
-	$(COMPAT_PY) -m pytest -q -p no:randomly $(COMPAT_TESTS)
-	$(COMPAT_PY) -m pytest -q -p no:randomly -m install tests/install
+	$(COMPAT_PY) -m pytest -q -p no:randomly $(COMPAT_TESTS); core=$$?; \
+		$(COMPAT_PY) -m pytest -q -p no:randomly -m install tests/install && exit $$core
 
 demo: $(STAMP)
 	$(PY) examples/native_qiskit_primitives_demo/flow.py --primitive all --mode all
