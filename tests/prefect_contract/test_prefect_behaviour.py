@@ -7,6 +7,7 @@ change the library (and ``docs/development.md``) before changing the test.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -34,7 +35,12 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.filesystems import LocalFileSystem
 from prefect.locking.filesystem import FileSystemLockManager
-from prefect.results import ResultStore, aget_default_result_storage, resolve_serializer
+from prefect.results import (
+    ResultStore,
+    aget_default_result_storage,
+    aresolve_result_storage,
+    resolve_serializer,
+)
 from prefect.settings import (
     PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK,
     PREFECT_TASKS_REFRESH_CACHE,
@@ -42,6 +48,7 @@ from prefect.settings import (
 )
 from prefect.states import Completed, Failed, State, get_state_exception
 from prefect.transactions import get_transaction
+from prefect.utilities.asyncutils import run_coro_as_sync
 
 PREFECT_VERSION = Version(prefect.__version__)
 
@@ -201,42 +208,60 @@ async def test_a_key_function_that_raises_runs_the_body_uncached(
 async def test_a_key_function_key_is_the_raw_file_name_and_the_transaction_key(
     storage: Path,
 ) -> None:
-    """Keys name result files verbatim, and the task body can read its own key."""
+    """Keys name result files verbatim; the body reads its key, key function and flow name."""
     key = _unique("raw")
 
-    @task(cache_key_fn=_key, persist_result=True)
-    async def body(key: str) -> str | None:
+    @task(persist_result=True)
+    async def body(key: str) -> tuple[str | None, bool, str | None]:
         transaction = get_transaction()
-        return transaction.key if transaction is not None else None
+        task_ctx, flow_ctx = TaskRunContext.get(), FlowRunContext.get()
+        assert task_ctx is not None and flow_ctx is not None
+        return (
+            transaction.key if transaction is not None else None,
+            task_ctx.task.cache_key_fn is _key,
+            flow_ctx.flow.name if flow_ctx.flow is not None else None,
+        )
 
-    @flow
+    @flow(name="contract-raw-key")
     async def run(key: str) -> list[State[Any]]:
-        return [await body(key, return_state=True) for _ in range(2)]
+        keyed = body.with_options(cache_key_fn=_key)
+        return [await keyed(key, return_state=True) for _ in range(2)]
 
     first, second = await run(key)
     assert (first.name, second.name) == ("Completed", "Cached")
-    assert await first.result() == key
+    assert await first.result() == (key, True, "contract-raw-key")
     assert _files(storage) == [key]
 
 
-async def test_an_expired_record_is_a_miss() -> None:
-    """``cache_expiration`` is honoured: after it, the body runs again."""
-    key = _unique("expiry")
-    runs: list[int] = []
+async def test_an_expired_record_is_a_miss(storage: Path) -> None:
+    """``cache_expiration`` is honoured: a valid record is ``Cached``, an expired one re-runs.
 
-    @task(cache_key_fn=_key, cache_expiration=timedelta(seconds=1), persist_result=True)
+    The expiration is stored as an absolute time when the record is written; the check does not
+    depend on how long a (possibly loaded) run takes.
+    """
+    valid, expiring = _unique("valid"), _unique("expiring")
+    runs: list[str] = []
+
+    @task(cache_key_fn=_key, cache_expiration=timedelta(hours=1), persist_result=True)
     async def body(key: str) -> int:
-        runs.append(1)
+        runs.append(key)
         return len(runs)
 
     @flow
-    async def run(key: str) -> str:
-        return (await body(key, return_state=True)).name
+    async def run(key: str, expiration: timedelta | None = None) -> str:
+        runnable = body if expiration is None else body.with_options(cache_expiration=expiration)
+        return (await runnable(key, return_state=True)).name
 
-    assert [await run(key), await run(key)] == ["Completed", "Cached"]
-    time.sleep(1.5)
-    assert await run(key) == "Completed"
-    assert len(runs) == 2
+    assert [await run(valid), await run(valid)] == ["Completed", "Cached"]
+
+    before = datetime.now(UTC)
+    assert await run(expiring, timedelta(seconds=1)) == "Completed"
+    metadata = json.loads((storage / expiring).read_text())["metadata"]
+    expires = datetime.fromisoformat(metadata["expiration"])
+    assert before + timedelta(seconds=1) <= expires <= datetime.now(UTC) + timedelta(seconds=1)
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.5)
+    assert await run(expiring) == "Completed"
+    assert runs == [valid, expiring, expiring]
 
 
 async def test_an_unreadable_record_is_a_silent_miss(storage: Path) -> None:
@@ -365,6 +390,41 @@ async def test_overwriting_a_cached_record_with_a_past_expiration_invalidates_it
     assert _files(storage) == [key]
 
 
+async def test_a_rebuilt_store_invalidates_an_entry_in_block_and_key_storage(
+    tmp_path: Path,
+) -> None:
+    """Invalidation from another task: a ``ResultStore`` rebuilt from a saved block's id and a
+    key-storage path overwrites the entry with an expired record; the next call is a miss."""
+    block_name = _unique("results")
+    block_id = await LocalFileSystem(basepath=str(tmp_path / "results")).asave(block_name)
+    key_dir = tmp_path / "keys"
+    policy = CacheKeyFnPolicy(cache_key_fn=_key).configure(key_storage=str(key_dir))
+    runs: list[int] = []
+
+    slug = f"local-file-system/{block_name}"
+
+    @task(cache_policy=policy, persist_result=True, result_storage=slug)
+    async def body(key: str) -> int:
+        runs.append(1)
+        return len(runs)
+
+    @flow
+    async def run(key: str) -> str:
+        return (await body(key, return_state=True)).name
+
+    key = _unique("keyed")
+    assert [await run(key), await run(key)] == ["Completed", "Cached"]
+    assert _files(key_dir) == [key]
+    store = ResultStore(
+        result_storage=await aresolve_result_storage(block_id),
+        metadata_storage=await aresolve_result_storage(key_dir),
+    )
+    await store.awrite(None, key=key, expiration=datetime.now(UTC) - timedelta(seconds=1))
+    assert not await store.aexists(key)
+    assert await run(key) == "Completed"
+    assert len(runs) == 2
+
+
 async def test_default_result_storage_is_the_local_storage_path(storage: Path) -> None:
     """The fetch step finds persisted records under the default storage's ``basepath``."""
     default = await aget_default_result_storage()
@@ -459,6 +519,16 @@ def test_get_state_exception_reads_a_failed_state_synchronously() -> None:
     assert get_state_exception(Failed(data=error), _sync=True) is error  # type: ignore[call-arg]
     with pytest.raises(ValueError):
         get_state_exception(Completed(data=1), _sync=True)  # type: ignore[call-arg]
+
+
+def test_run_coro_as_sync_without_a_running_loop() -> None:
+    """The sync wrappers run their coroutines with ``run_coro_as_sync``."""
+    assert run_coro_as_sync(asyncio.sleep(0, result="value")) == "value"
+
+
+async def test_run_coro_as_sync_inside_a_running_loop() -> None:
+    """Called from code that already runs an event loop, it still returns the value."""
+    assert run_coro_as_sync(asyncio.sleep(0, result="value")) == "value"
 
 
 # --------------------------------------------------------------------------- contexts, artifacts
