@@ -48,6 +48,8 @@ POOL = "qcsc-load"
 RUNS_PER_DEPLOYMENT = 10
 JOBS_PER_RUN = 10
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+#: How often one flow run is put back to Scheduled after its infrastructure died.
+MAX_RERUNS = 3
 
 
 def _stack_module() -> ModuleType:
@@ -176,7 +178,7 @@ async def _drive(
         killed: set[int] = set()
         killed_at: float | None = None
         pending_at_kill: set[Any] = set()
-        handled: set[Any] = set()  # each lost run is rescheduled once
+        reruns: dict[Any, int] = {}  # run id -> times put back to Scheduled
         rescheduled = 0
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
@@ -204,18 +206,29 @@ async def _drive(
                     }
                     workers.pop(name)
                     print(f"[load] SIGKILLed {name} and {len(tree) - 1} flow-run processes")
-            if killed_at is not None:
-                for run, state in zip(runs, states, strict=True):
-                    if run.id in handled or not _orphaned(run, state, killed, pending_at_kill):
-                        continue
-                    if run.id in pending_at_kill and time.monotonic() - killed_at < 30:
-                        continue  # claimed but not started: give a live host time to start it
-                    await client.set_flow_run_state(
-                        run.id, Scheduled(message="rerun after host loss"), force=True
-                    )
-                    handled.add(run.id)
-                    rescheduled += 1
-            if len(runs) == len(run_ids) and all(state in TERMINAL for state in states):
+            changed = False
+            for run, state in zip(runs, states, strict=True):
+                if reruns.get(run.id, 0) >= MAX_RERUNS:
+                    continue
+                if state == "CRASHED":
+                    pass  # infrastructure failure (here: the dead host, or a broken checkout)
+                elif killed_at is None or run.id in reruns:
+                    continue
+                elif not _orphaned(run, state, killed, pending_at_kill):
+                    continue
+                elif run.id in pending_at_kill and time.monotonic() - killed_at < 30:
+                    continue  # claimed but not started: give a live host time to start it
+                await client.set_flow_run_state(
+                    run.id, Scheduled(message="rerun after host loss"), force=True
+                )
+                reruns[run.id] = reruns.get(run.id, 0) + 1
+                rescheduled += 1
+                changed = True
+            if (
+                not changed
+                and len(runs) == len(run_ids)
+                and all(state in TERMINAL for state in states)
+            ):
                 return time.perf_counter() - start, runs, rescheduled
             await asyncio.sleep(2.0)
         raise SystemExit(f"load test did not finish within {args.timeout} s: {states}")
