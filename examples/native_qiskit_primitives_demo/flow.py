@@ -624,14 +624,17 @@ def _runtime_overrides(args: argparse.Namespace) -> dict[str, str]:
 def _block_with(name: str, overrides: dict[str, str], parser: argparse.ArgumentParser) -> Any:
     """The saved Block ``name`` with ``overrides`` applied, as an unsaved copy.
 
-    A Block holding a token is refused: the copy would carry the token in task parameters.
+    A Block holding a secret (its token or lock URL) is refused: the copy would carry the
+    secret in task parameters.
     """
     saved = QiskitRuntimeConfig.load(name)
-    if saved.has_token:
+    secrets = [field for field in ("token", "lock_url") if getattr(saved, field) is not None]
+    if secrets:
         flags = " and ".join("--" + field.replace("_", "-") for field in overrides)
         parser.error(
-            f"the Block {name!r} stores a token, so the demo will not copy it into task "
-            f"parameters to apply {flags}; save those settings in the Block instead"
+            f"the Block {name!r} stores a secret ({', '.join(secrets)}), so the demo will not "
+            f"copy it into task parameters to apply {flags}; save those settings in the Block "
+            "instead"
         )
     fields = {field: getattr(saved, field) for field in QiskitRuntimeConfig.model_fields}
     return QiskitRuntimeConfig(**{**fields, **overrides})

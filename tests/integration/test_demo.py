@@ -7,10 +7,13 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from prefect.settings import PREFECT_API_URL
+
+from qcsc_prefect.integrations.qiskit import QiskitRuntimeConfig
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "native_qiskit_primitives_demo"
 
@@ -131,9 +134,7 @@ def test_demo_local_channel(tmp_path: Path) -> None:
         ["--primitive", "executor"],
         ["--local", "--runtime-block", "x"],
         ["--primitive-api", "v1"],
-        ["--execution-mode", "dedicated"],
         ["--local", "--execution-mode", "batch"],
-        ["--local", "--execution-mode", "session"],
     ],
 )
 def test_demo_rejects_bad_arguments(args: list[str]) -> None:
@@ -144,6 +145,16 @@ def test_demo_rejects_bad_arguments(args: list[str]) -> None:
         (error,) = [line for line in done.stderr.splitlines() if "error:" in line]
         assert "local channel" in error and "--execution-mode job" in error
         assert done.stdout == ""  # refused before anything ran
+
+
+def test_demo_keeps_a_blocks_token_out_of_task_parameters() -> None:
+    name = f"demo-token-{uuid.uuid4().hex[:8]}"
+    QiskitRuntimeConfig(backend_name="ibm_fez", token="not-a-real-key").save(name)
+    done = run_script(str(DEMO_DIR / "flow.py"), "--runtime-block", name, "--primitive-api", "v2")
+    assert done.returncode == 2
+    (error,) = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert "stores a secret (token)" in error and "--primitive-api" in error
+    assert "not-a-real-key" not in done.stdout + done.stderr
 
 
 def test_existing_program_example() -> None:
