@@ -309,9 +309,16 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _finish(self, entry: dict[str, Any], resp: Response, *, known: bool) -> None:
+        """Log the request, then answer it.
+
+        Logging first means a client that has its answer always finds the request
+        in the log (``duration_ms`` therefore excludes sending the answer).
+        """
         payload = resp.payload()
         entry["status"] = resp.status
         entry["known"] = known
+        entry["duration_ms"] = round((time.time() - entry["time"]) * 1000, 2)
+        self.server.app.record(entry)
         self.send_response(resp.status)
         if resp.body is not None:
             self.send_header("Content-Type", resp.content_type)
@@ -321,8 +328,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if payload and self.command != "HEAD":
             self.wfile.write(payload)
-        entry["duration_ms"] = round((time.time() - entry["time"]) * 1000, 2)
-        self.server.app.record(entry)
 
     def _guarded(self) -> None:
         try:
