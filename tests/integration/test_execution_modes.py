@@ -150,6 +150,36 @@ def test_killed_flow_rerun_resumes_its_batch_without_duplicates(
     assert _session_opens(control) == 1, "the rerun opened another batch"
 
 
+async def test_joining_a_given_batch_and_refusing_an_unknown_one(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    from qiskit_ibm_runtime import Batch
+
+    control = runtime_emulator.control
+    service = runtime_emulator.service()
+    batch = Batch(backend=service.backend("ibm_fez"))
+    given = QiskitRuntimeConfig(
+        backend_name="ibm_fez", execution_mode="batch", session_id=batch.session_id
+    )
+    unknown = QiskitRuntimeConfig(
+        backend_name="ibm_fez", execution_mode="batch", session_id="no-such-batch"
+    )
+
+    @flow(name="batch-mode-given")
+    async def run_in(config: QiskitRuntimeConfig) -> str:
+        output = await run_sampler_task([isa_bell], runtime_config=config, shots=12)
+        return str(output["job_id"])
+
+    job_id = await run_in(given)
+    assert service.job(job_id).session_id == batch.session_id
+    assert not _session_closes(control), "a caller's batch must not be closed by the flow"
+    with pytest.raises(RuntimeConfigError, match="does not know") as raised:
+        await run_in(unknown)
+    assert "Nothing was submitted" in str(raised.value)
+    assert control.job_count() == 1
+    batch.close()
+
+
 def _digest(pubs: list[Any], shots: int) -> str:
     return build_qiskit_sampler_input_digest(
         pubs, backend_name="ibm_fez", shots=shots, cache_scope="global"

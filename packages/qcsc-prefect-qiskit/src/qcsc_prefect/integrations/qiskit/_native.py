@@ -29,16 +29,20 @@ from qiskit.primitives import BaseSamplerV2
 from qiskit.providers import BackendV2
 from qiskit.providers import JobStatus as QiskitJobStatus
 from qiskit_ibm_runtime import (
+    Batch,
     EstimatorOptions,
     EstimatorV2,
     QiskitRuntimeService,
     SamplerOptions,
     SamplerV2,
+    Session,
 )
 from qiskit_ibm_runtime.executor import Executor
 from qiskit_ibm_runtime.fake_provider.local_runtime_job import LocalRuntimeJob
+from qiskit_ibm_runtime.options_models.executor import ExecutorOptions
+from qiskit_ibm_runtime.quantum_program import QuantumProgram
+from qiskit_ibm_runtime.quantum_program.params_converters import QUANTUM_PROGRAM_PARAMS_CONVERTERS
 
-from ._programs import as_runtime_program
 from ._translate import exception_chain, translating_errors
 from .errors import (
     BackendNotFoundError,
@@ -298,6 +302,36 @@ def _available_backend_names(service: Any) -> list[str]:
 def _is_local(service: Any) -> bool:
     is_local = getattr(service, "is_local", False)
     return is_local is True
+
+
+# --------------------------------------------------------------------------- programs and modes
+
+
+def execution_mode_class(mode: str) -> Any:
+    """The native ``Batch`` (``mode="batch"``) or ``Session`` class."""
+    return Batch if mode == "batch" else Session
+
+
+def as_runtime_program(program: Any) -> Any:
+    """The client's ``QuantumProgram`` for ``program`` (converted from samplomatic's if needed)."""
+    return program if isinstance(program, QuantumProgram) else QuantumProgram.from_(program)
+
+
+def canonical_program(program: Any) -> str:
+    """The program as the client would post it (executor parameters, schema v2.0), as JSON.
+
+    Raises:
+        InvalidInputError: The client cannot encode the program.
+    """
+    try:
+        params = QUANTUM_PROGRAM_PARAMS_CONVERTERS["v2.0"].encoder(
+            as_runtime_program(program), ExecutorOptions()
+        )
+        return str(params.model_dump_json())
+    except Exception as exc:
+        raise InvalidInputError(
+            f"the QuantumProgram cannot be encoded for the executor: {exc}", argument="pubs"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- primitives

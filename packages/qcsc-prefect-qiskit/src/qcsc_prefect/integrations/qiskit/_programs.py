@@ -5,7 +5,8 @@ With ``primitive_api="executor"``, the sampler and estimator tasks and wrappers 
 of pubs. It is posted unchanged through the native ``Executor``; the result is the client's
 ``QuantumProgramResult``. A program carries its own shots, so ``shots``/``precision`` must be left
 unset. Its identity for digests and job tags is the client's own wire encoding of the program
-(schema v2.0), so that two programs that would post the same parameters are the same job.
+(schema v2.0, `_native.canonical_program`), so that two programs that would post the same
+parameters are the same job.
 """
 
 from __future__ import annotations
@@ -27,13 +28,6 @@ def is_quantum_program(value: object) -> bool:
     return isinstance(value, SamplomaticQuantumProgram)
 
 
-def as_runtime_program(program: Any) -> Any:
-    """The client's ``QuantumProgram`` for ``program`` (converted from samplomatic's if needed)."""
-    from qiskit_ibm_runtime.quantum_program import QuantumProgram
-
-    return program if isinstance(program, QuantumProgram) else QuantumProgram.from_(program)
-
-
 def program_circuits(program: Any) -> Iterator[QuantumCircuit]:
     """The circuits of the program's items, in order."""
     for item in program.items:
@@ -43,28 +37,6 @@ def program_circuits(program: Any) -> Iterator[QuantumCircuit]:
 def input_count(pubs: Any) -> int:
     """How many pubs, or program items, a submission holds."""
     return len(pubs.items) if is_quantum_program(pubs) else len(pubs)
-
-
-def canonical_program(program: Any) -> str:
-    """The program as the client would post it (executor parameters, schema v2.0), as JSON.
-
-    Raises:
-        InvalidInputError: The client cannot encode the program.
-    """
-    from qiskit_ibm_runtime.options_models.executor import ExecutorOptions
-    from qiskit_ibm_runtime.quantum_program.params_converters import (
-        QUANTUM_PROGRAM_PARAMS_CONVERTERS,
-    )
-
-    try:
-        params = QUANTUM_PROGRAM_PARAMS_CONVERTERS["v2.0"].encoder(
-            as_runtime_program(program), ExecutorOptions()
-        )
-        return str(params.model_dump_json())
-    except Exception as exc:
-        raise InvalidInputError(
-            f"the QuantumProgram cannot be encoded for the executor: {exc}", argument="pubs"
-        ) from exc
 
 
 def check_program_call(program: Any, api: str, shots: object, precision: object) -> None:
@@ -92,8 +64,6 @@ def check_program_call(program: Any, api: str, shots: object, precision: object)
 
 
 __all__ = [
-    "as_runtime_program",
-    "canonical_program",
     "check_program_call",
     "input_count",
     "is_quantum_program",

@@ -126,6 +126,12 @@ class QiskitRuntimeConfig(Block):
         description="Maximum time in seconds of a Batch or Session the library opens; `None` "
         "uses the service's default.",
     )
+    session_id: str | None = Field(
+        default=None,
+        description="Id of an existing Batch or Session to submit into (with the matching "
+        "`execution_mode`); it is neither opened nor closed by the library. `None` lets each "
+        "flow run open its own.",
+    )
     lock_url: SecretStr | None = Field(
         default=None,
         description="Submit lock shared by every host, for example "

@@ -46,7 +46,7 @@ from prefect.context import FlowRunContext
 from pydantic import BaseModel
 from qiskit.circuit import ClassicalRegister, Clbit, ParameterExpression, QuantumCircuit
 
-from ._programs import canonical_program, is_quantum_program
+from ._programs import is_quantum_program
 from .errors import InvalidInputError
 from .validation import (
     CACHE_SCOPE,
@@ -250,6 +250,8 @@ def _program_digest(
     """The digest of a raw ``QuantumProgram``: its executor wire encoding stands for the pubs."""
     feed = _Feed()
     _feed_header(feed, primitive, backend_name, scope, options, channel, instance)
+    from ._native import canonical_program  # deferred: keeps the digests free of the client
+
     feed.text("program", canonical_program(program))
     return feed.hexdigest()
 

@@ -18,6 +18,9 @@ configuration inside one flow run submit into one native ``Batch`` (``Session``)
   submission raises `SessionClosedError` (an iterative algorithm must know its session ended); a
   *Batch* (independent jobs) is replaced with a warning.
 
+``QiskitRuntimeConfig(session_id=...)`` instead joins a Batch/Session the caller opened (and
+closes): an id the service does not know, or a closed one, is refused before anything is posted.
+
 Exactly-once submission is unchanged: every job still carries its idempotency tag and is looked up
 before posting. ``channel="local"`` and simulator backends cannot hold a Batch/Session: asking for
 one raises `RuntimeConfigError` before anything is submitted.
@@ -38,6 +41,7 @@ from prefect.results import ResultStore, aget_default_result_storage
 from prefect.types._datetime import now as prefect_now
 from prefect.utilities.hashing import hash_objects
 
+from . import _native
 from ._blocking import call_blocking
 from ._translate import translating_errors
 from .errors import RuntimeConfigError, SessionClosedError
@@ -114,6 +118,8 @@ async def aexecution_target(
     mode: ExecutionMode = config.execution_mode
     if mode == "job":
         return ExecutionTarget("job", backend, None)
+    if config.session_id is not None:
+        return await _join_given(config, mode)
     flow_ctx = check_execution_mode(config, backend)
     assert flow_ctx is not None  # not job mode: a flow run context was checked for
     record_key = _record_key(config, mode, flow_ctx)
@@ -126,6 +132,27 @@ async def aexecution_target(
     return ExecutionTarget(mode, owned.session, owned.session.session_id)
 
 
+async def _join_given(config: QiskitRuntimeConfig, mode: ExecutionMode) -> ExecutionTarget:
+    """Join the Batch/Session the configuration names (the caller owns it: never closed here)."""
+    session_id = str(config.session_id)
+    try:
+        session = await call_blocking(_from_id, config, mode, session_id)
+        accepting = await call_blocking(_accepting, session)
+    except Exception as exc:
+        raise RuntimeConfigError(
+            f"the service does not know the {mode} {session_id} named by `session_id` "
+            f"({type(exc).__name__}); it may have expired or belong to another instance. "
+            "Remove `session_id` to let the flow run open its own. Nothing was submitted."
+        ) from exc
+    if not accepting:
+        raise SessionClosedError(
+            f"the {mode} {session_id} named by `session_id` is closed; nothing was submitted. "
+            "Remove `session_id` to let the flow run open a new one.",
+            session_id=session_id,
+        )
+    return ExecutionTarget(mode, session, session_id)
+
+
 def check_execution_mode(config: QiskitRuntimeConfig, backend: Any) -> FlowRunContext | None:
     """Refuse a Batch/Session where none can exist; return the owning flow run's context.
 
@@ -134,6 +161,11 @@ def check_execution_mode(config: QiskitRuntimeConfig, backend: Any) -> FlowRunCo
     """
     mode = config.execution_mode
     if mode == "job":
+        if config.session_id is not None:
+            raise RuntimeConfigError(
+                "`session_id` names a Batch/Session to join, but execution_mode='job'; set "
+                "execution_mode='batch' or 'session' to match it. Nothing was submitted."
+            )
         return None
     where = None
     if config.channel == "local":
@@ -147,6 +179,8 @@ def check_execution_mode(config: QiskitRuntimeConfig, backend: Any) -> FlowRunCo
             "(or at the qcsc-runtime-emulator) for Batch/Session runs. Nothing was submitted."
         )
     flow_ctx = FlowRunContext.get()
+    if config.session_id is not None:
+        return flow_ctx  # a given Batch/Session belongs to the caller, not to a flow run
     if flow_ctx is None or flow_ctx.flow_run is None:
         raise RuntimeConfigError(
             f"execution_mode={mode!r} needs a flow run to own the {mode}: call the task from "
@@ -225,12 +259,6 @@ def _replace_closed(previous: _Owned, mode: ExecutionMode, logger: Logger) -> No
     )
 
 
-def _native_class(mode: ExecutionMode) -> Any:
-    from qiskit_ibm_runtime import Batch, Session
-
-    return Batch if mode == "batch" else Session
-
-
 def _accepting(session: Any) -> bool:
     """Whether the service still accepts jobs in ``session`` (blocking)."""
     with translating_errors():
@@ -265,13 +293,15 @@ async def _resume(
 
 def _from_id(config: QiskitRuntimeConfig, mode: ExecutionMode, session_id: str) -> Any:
     with translating_errors():
-        return _native_class(mode).from_id(session_id, config.get_service())
+        return _native.execution_mode_class(mode).from_id(session_id, config.get_service())
 
 
 def _open(config: QiskitRuntimeConfig, backend: Any, mode: ExecutionMode, logger: Logger) -> Any:
     """Open a new Batch/Session on ``backend`` (blocking)."""
     with translating_errors():
-        session = _native_class(mode)(backend=backend, max_time=config.session_max_time)
+        session = _native.execution_mode_class(mode)(
+            backend=backend, max_time=config.session_max_time
+        )
     logger.info("Opened %s %s on %s for this flow run.", mode, session.session_id, backend.name)
     return session
 

@@ -35,14 +35,21 @@ from .errors import (
 )
 from .jobs import FetchOutput, JobReference, JobStatus, parse_job_reference
 from .usage import arecord_usage, usage_row
-from .validation import validate_artifact_key
+from .validation import (
+    ARTIFACT_KEY,
+    FLAG,
+    OPTIONAL_SECONDS,
+    SECONDS,
+    check_wait_arguments,
+    validate_artifact_key,
+    validated,
+)
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_REQUEST_TIMEOUT,
     Progress,
     call_absorbing,
-    check_wait_arguments,
     wait_for_final_status,
 )
 
@@ -317,6 +324,14 @@ def _describe(
 
 
 @task(name="fetch_qiskit_job_result_task", task_run_name=fetch_run_name, retries=0)
+@validated(
+    artifact_key=ARTIFACT_KEY,
+    timeout=OPTIONAL_SECONDS,
+    cancel_on_timeout=FLAG,
+    poll_interval=SECONDS,
+    max_poll_interval=SECONDS,
+    request_timeout=SECONDS,
+)
 async def fetch_qiskit_job_result_task(
     *,
     runtime_config: QiskitRuntimeConfig | None = None,

@@ -34,7 +34,7 @@ from prefect import task
 from prefect.context import FlowRunContext, TaskRunContext
 
 from . import _native, _reconcile
-from ._blocking import call_blocking, call_blocking_bounded, start_blocking
+from ._blocking import call_blocking, call_blocking_bounded, start_blocking, wait_bounded
 from ._identity import SubmissionIdentity, identify, run_cache_key
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
@@ -45,7 +45,6 @@ from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .cache import qiskit_estimator_submit_cache_key, qiskit_sampler_submit_cache_key
 from .errors import (
-    NO_RESPONSE,
     InvalidInputError,
     QCSCQiskitError,
     RuntimeApiError,
@@ -55,6 +54,7 @@ from .execution_modes import aexecution_target
 from .jobs import CacheLocation, JobReference, PrimitiveName
 from .locking import DEFAULT_ACQUIRE_TIMEOUT, LockLease, SubmitLock, submit_lock_for
 from .retry import classify
+from .validation import INPUT_DIGEST, PRECISION, SHOTS, validated
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -307,7 +307,8 @@ async def _post(
             precision=submission.precision,
         )
         try:
-            return _Outcome(await _await_submit_call(call), reused=False)
+            job = await wait_bounded(call, SUBMIT_CALL_TIMEOUT, "the job submission")
+            return _Outcome(job, reused=False)
         except Exception as exc:
             if not call.done():
                 hold.pending_call = call
@@ -327,21 +328,6 @@ def _repost_pause(exc: Exception, attempt: int) -> float:
     """
     retry_after = classify(translate(exc) or exc).retry_after
     return min(max(float(attempt), retry_after or 0.0), 60.0)
-
-
-async def _await_submit_call(call: concurrent.futures.Future[Any]) -> Any:
-    """Wait up to `SUBMIT_CALL_TIMEOUT` for the client call; it is not stopped on timeout."""
-    try:
-        return await asyncio.wait_for(
-            asyncio.shield(asyncio.wrap_future(call)), SUBMIT_CALL_TIMEOUT
-        )
-    except TimeoutError:
-        raise RuntimeApiError(
-            f"the Qiskit Runtime service did not answer the job submission within "
-            f"{SUBMIT_CALL_TIMEOUT:g} s (the client has no read timeout; the server may be "
-            "stalled).",
-            http_status=NO_RESPONSE,
-        ) from None
 
 
 def _certainly_rejected(ours: BaseException) -> bool:
@@ -519,16 +505,6 @@ def _check_cache_configuration(primitive: PrimitiveName, input_digest: str | Non
                 "it to the submit task. Nothing was submitted.",
                 argument="input_digest",
             )
-    if input_digest is not None and (
-        not isinstance(input_digest, str)
-        or len(input_digest) != 64
-        or any(c not in "0123456789abcdef" for c in input_digest)
-    ):
-        raise InvalidInputError(
-            "`input_digest` must be the 64-character hex string returned by "
-            f"`build_qiskit_{primitive}_input_digest`; got {input_digest!r}.",
-            argument="input_digest",
-        )
 
 
 def _tagged_options(options: object | None, tag: str) -> object:
@@ -589,6 +565,7 @@ def _default_estimator_submit_key(context: TaskRunContext, parameters: dict[str,
     cache_key_fn=_default_sampler_submit_key,
     persist_result=True,
 )
+@validated(shots=SHOTS, input_digest=INPUT_DIGEST)
 async def submit_sampler_job_task(
     pubs: Sequence[object],
     *,
@@ -643,6 +620,7 @@ async def submit_sampler_job_task(
     cache_key_fn=_default_estimator_submit_key,
     persist_result=True,
 )
+@validated(precision=PRECISION, input_digest=INPUT_DIGEST)
 async def submit_estimator_job_task(
     pubs: Sequence[object],
     *,
