@@ -475,6 +475,7 @@ class ServiceReport:
     """What the service says about a finished job, when it says anything.
 
     Attributes:
+        created: When the job was created (ISO 8601, UTC), if reported.
         started: When the job started running (ISO 8601, UTC), if reported.
         finished: When the job finished (ISO 8601, UTC), if reported.
         usage: JSON-compatible usage figures (for example ``quantum_seconds``), if reported.
@@ -483,6 +484,7 @@ class ServiceReport:
     started: str | None = None
     finished: str | None = None
     usage: dict[str, object] | None = None
+    created: str | None = None
 
 
 def job_service_report(job: Any) -> ServiceReport:
@@ -510,6 +512,7 @@ def job_service_report(job: Any) -> ServiceReport:
         if isinstance(quantum, (int, float)) and not isinstance(quantum, bool):
             usage_report["quantum_seconds"] = float(quantum)
     return ServiceReport(
+        created=_text_or_none(timestamps.get("created")),
         started=_text_or_none(timestamps.get("running")),
         finished=_text_or_none(timestamps.get("finished")),
         usage=usage_report,

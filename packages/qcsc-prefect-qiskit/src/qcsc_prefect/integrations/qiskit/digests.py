@@ -489,12 +489,13 @@ def _is_unset(value: object) -> bool:
 
 def _plain(value: object) -> object:
     """Nested dict/list/scalar form of an options value, with unset options dropped."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
-    elif isinstance(value, BaseModel):
-        # The executor primitives' options are pydantic models: values left at their defaults
-        # are dropped, like unset options of the V2 dataclasses.
+    if isinstance(value, BaseModel):
+        # The executor primitives' options are pydantic models (which also pass as dataclasses,
+        # for compatibility, with a deprecation warning): values left at their defaults are
+        # dropped, like unset options of the V2 dataclasses.
         value = value.model_dump(mode="json", exclude_defaults=True)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         plain: dict[str, object] = {}
         for key, item in value.items():

@@ -13,7 +13,7 @@ Rows are kept per flow run in a bounded, per-process table (`MEMORY` flow runs).
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -43,7 +43,16 @@ class UsageRow:
     status: str
 
 
-_tables: dict[str, list[UsageRow]] = {}
+@dataclass
+class _Table:
+    """One flow run's rows, and whether a publisher is writing the artifact right now."""
+
+    rows: list[UsageRow] = field(default_factory=list)
+    publishing: bool = False
+    dirty: bool = False
+
+
+_tables: dict[str, _Table] = {}
 _tables_guard = threading.Lock()
 
 
@@ -93,7 +102,7 @@ def usage_row(
         backend=backend_name,
         mode=mode,
         origin=job_origin(reference, flow_run_id),
-        queue_seconds=queue_seconds(getattr(job, "creation_date", None), report.started),
+        queue_seconds=queue_seconds(report.created, report.started),
         qpu_seconds=float(qpu) if isinstance(qpu, (int, float)) else None,
         shots_or_precision=_shots_or_precision(shots, precision),
         status=status,
@@ -158,20 +167,44 @@ async def arecord_usage(row: UsageRow, logger: Logger) -> None:
     if flow_run_id is None:
         return
     with _tables_guard:
-        rows = _tables.setdefault(flow_run_id, [])
-        rows.append(row)
-        snapshot = list(rows)
+        table = _tables.setdefault(flow_run_id, _Table())
+        table.rows.append(row)
+        table.dirty = True
+        if table.publishing:
+            return  # the running publisher writes this row too, before it stops
+        table.publishing = True
         while len(_tables) > MEMORY:
             del _tables[next(iter(_tables))]
-    try:
-        await acreate_table_artifact(
-            table=_table(snapshot),
-            key=usage_artifact_key(flow_run_id),
-            description="Qiskit Runtime usage of this flow run: one row per finished job, "
-            "then the totals.",
-        )
-    except Exception as exc:
-        logger.warning("Could not update the usage table artifact: %s", exc)
+    await _publish_until_clean(flow_run_id, table, logger)
+
+
+async def _publish_until_clean(flow_run_id: str, table: _Table, logger: Logger) -> None:
+    """Write the table until no row arrived during the last write (one writer per flow run).
+
+    Jobs that finish while a write is in flight are written together by the next one, so a
+    thousand finishing jobs cause a handful of writes, not a thousand growing ones.
+    """
+    while True:
+        with _tables_guard:
+            if not table.dirty:
+                table.publishing = False
+                return
+            table.dirty = False
+            snapshot = list(table.rows)
+        try:
+            await acreate_table_artifact(
+                table=_table(snapshot),
+                key=usage_artifact_key(flow_run_id),
+                description="Qiskit Runtime usage of this flow run: one row per finished job, "
+                "then the totals.",
+            )
+        except Exception as exc:
+            logger.warning("Could not update the usage table artifact: %s", exc)
+        except BaseException:
+            with _tables_guard:  # cancelled: let the next finishing job take over the writing
+                table.publishing = False
+                table.dirty = True
+            raise
 
 
 __all__ = [
