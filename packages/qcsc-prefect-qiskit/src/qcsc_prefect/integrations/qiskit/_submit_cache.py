@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 _BLOCK = "block:"
 _PATH = "path:"
+_UNKNOWN = "unsaved:"
 
 
 def _describe(storage: object) -> str | None:
@@ -42,7 +43,9 @@ def _describe(storage: object) -> str | None:
         return f"{_BLOCK}{block_id}"
     if isinstance(storage, LocalFileSystem) and storage.basepath:
         return f"{_PATH}{storage.basepath}"
-    return None
+    # An unsaved storage Block cannot be found again from another process: say so, so that
+    # invalidation warns instead of writing to the default storage.
+    return f"{_UNKNOWN}{type(storage).__name__}"
 
 
 def current_cache_entry() -> tuple[str | None, CacheLocation | None]:
@@ -65,6 +68,11 @@ async def _resolve(described: str | None) -> WritableFileSystem | None:
         return None
     if described.startswith(_BLOCK):
         return await aresolve_result_storage(UUID(described.removeprefix(_BLOCK)))
+    if described.startswith(_UNKNOWN):
+        raise ValueError(
+            f"the submit task stored it in an unsaved {described.removeprefix(_UNKNOWN)} Block, "
+            "which cannot be found again; save the storage Block to make invalidation work"
+        )
     return await aresolve_result_storage(Path(described.removeprefix(_PATH)))
 
 

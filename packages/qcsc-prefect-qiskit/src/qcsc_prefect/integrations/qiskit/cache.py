@@ -164,7 +164,7 @@ def qiskit_result_fetch_cache_key(
     Args:
         context: The task run context Prefect passes (unused).
         parameters: The task's parameters; ``job_reference`` is read by
-            `~qcsc_prefect.integrations.qiskit.jobs.parse_job_reference` (a ``JobReference``, a
+            `parse_job_reference` (a ``JobReference``, a
             dict or JSON text of one, or a job id string).
 
     Returns:

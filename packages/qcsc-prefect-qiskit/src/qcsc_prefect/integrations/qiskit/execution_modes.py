@@ -43,6 +43,7 @@ from prefect.utilities.hashing import hash_objects
 
 from . import _native
 from ._blocking import call_blocking
+from ._logging import run_logger
 from ._translate import translating_errors
 from .errors import RuntimeConfigError, SessionClosedError
 from .locking import submit_lock_for
@@ -329,8 +330,13 @@ async def close_flow_run_sessions(flow: Any, flow_run: Any, state: Any) -> None:
     for _, owned in mine:
         try:
             await call_blocking(_close, owned.session)
-        except Exception:
-            pass  # closing is a courtesy: the service closes it at its maximum time anyway
+        except Exception as exc:
+            # Closing is a courtesy: the service closes it at its maximum time anyway.
+            run_logger().warning(
+                "Could not close the flow run's Batch/Session %s: %s",
+                owned.session.session_id,
+                exc,
+            )
         assert store is not None
         await store.awrite(obj=None, key=owned.record_key, expiration=_expired())
 
