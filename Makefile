@@ -50,7 +50,7 @@ test-compat: $(COMPAT_STAMP)
 demo: $(STAMP)
 	$(PY) examples/native_qiskit_primitives_demo/flow.py --primitive all --mode all
 
-# The adversarial suite (issue 7), slow scenarios included; prints the summary table and writes
+# The adversarial suite, slow scenarios included; prints the summary table and writes
 # tests/reliability/last-summary.md.
 reliability: $(STAMP)
 	$(PY) -m pytest tests/reliability -q -p no:randomly -m "not bench" -rfE
@@ -73,7 +73,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-# The production-shaped local stack (issue 13): PostgreSQL, a Prefect server on it, the Runtime
+# The production-shaped local stack: PostgreSQL, a Prefect server on it, the Runtime
 # emulator and STACK_WORKERS process workers, all on loopback, state in .stack/ (see
 # docs/deployment.md). `make stack-down` keeps the data; `make stack-down STACK_CLEAN=1` deletes it.
 STACK_WORKERS ?= 2

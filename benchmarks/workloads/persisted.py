@@ -3,7 +3,7 @@
 ``produce`` (in the implementation's venv) runs one job of 100 pubs, each a 20-qubit layer of
 Hadamards (uniformly random outcomes: the worst case for compression), and fetches it with
 ``fetch_qiskit_job_result_task.with_options(cache_key_fn=qiskit_result_fetch_cache_key,
-persist_result=True, result_serializer=...)`` (``qiskit-runtime-json`` for ours, the spec's
+persist_result=True, result_serializer=...)`` (``qiskit-runtime-json`` for ours, the documented
 ``compressed/pickle`` for the incumbent). It reports the record file Prefect wrote and a
 fingerprint of the measured bits.
 

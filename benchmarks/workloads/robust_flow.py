@@ -1,10 +1,10 @@
-"""Workloads 5 and 7: robust submit/fetch flows with the spec's cache settings.
+"""Workloads 5 and 7: robust submit/fetch flows with the documented cache settings.
 
 Each job is submitted with ``submit_sampler_job_task.with_options(cache_key_fn=
 qiskit_sampler_submit_cache_key, persist_result=True)`` and an input digest
 (``cache_scope="global"``), then fetched with ``fetch_qiskit_job_result_task.with_options(
 cache_key_fn=qiskit_result_fetch_cache_key, persist_result=True, result_serializer=...)``:
-``qiskit-runtime-json`` for ours, the spec's ``compressed/pickle`` for the incumbent (it has no
+``qiskit-runtime-json`` for ours, the documented ``compressed/pickle`` for the incumbent (it has no
 portable serializer). Identical code for both implementations.
 
 * ``cached --jobs N``: one flow with N such jobs (distinct shot counts) gathered. Run it twice

@@ -1,6 +1,6 @@
 """Prefect result cache with the qiskit-runtime-json serializer, on the run's real Prefect API.
 
-Covers the spec's "Restore with Prefect result cache": a fetch-like task persisted with
+Covers the documented "Restore with Prefect result cache" recipe: a fetch-like task persisted with
 ``result_serializer="qiskit-runtime-json"`` and ``qiskit_result_fetch_cache_key`` is ``Cached``
 on the second run with an equal result; a corrupted record is a silent miss, so the body runs
 again (a refetch by job id) and rewrites the record.

@@ -4,7 +4,7 @@ Every scenario records one row (jobs the server holds, live jobs, whether the re
 leaks, time) through the `scenario` fixture. At the end of the run the rows are printed as a
 table and written to ``tests/reliability/last-summary.md`` (git-ignored).
 
-Counting rules (see the brief of issue 7):
+Counting rules:
 
 * *jobs created* is what the emulator holds, including duplicates the client's own POST retry
   created and the library cancelled before they ran;
