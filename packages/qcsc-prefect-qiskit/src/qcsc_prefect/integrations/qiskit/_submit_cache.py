@@ -12,7 +12,7 @@ remote) and for a separate ``key_storage``, and never touches files by path.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -20,7 +20,6 @@ from uuid import UUID
 from prefect.filesystems import LocalFileSystem, NullFileSystem
 from prefect.results import ResultStore, aget_default_result_storage, aresolve_result_storage
 from prefect.transactions import get_transaction
-from prefect.types._datetime import now as prefect_now
 
 from .jobs import CacheLocation, JobReference
 
@@ -91,7 +90,7 @@ async def invalidate_submit_cache(reference: JobReference, logger: logging.Logge
         store = ResultStore(
             result_storage=storage, metadata_storage=await _resolve(location.key_storage)
         )
-        expired: Any = prefect_now("UTC") - timedelta(seconds=1)
+        expired: Any = datetime.now(UTC) - timedelta(seconds=1)
         await store.awrite(obj=None, key=key, expiration=expired)
     except Exception as exc:
         logger.warning(

@@ -33,12 +33,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from prefect.context import FlowRunContext
 from prefect.results import ResultStore, aget_default_result_storage
-from prefect.types._datetime import now as prefect_now
 from prefect.utilities.hashing import hash_objects
 
 from . import _native
@@ -347,7 +346,7 @@ def _close(session: Any) -> None:
 
 
 def _expired() -> Any:
-    return prefect_now("UTC") - timedelta(seconds=1)
+    return datetime.now(UTC) - timedelta(seconds=1)
 
 
 __all__ = [
