@@ -14,6 +14,7 @@ PREFECT_HOME points at a private temporary directory, so nothing here touches a 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import importlib.util
 import json
@@ -215,6 +216,17 @@ async def hold_forever(backend: LockBackend, key: str) -> None:
         raise SystemExit("could not acquire the lock to hold")
     print("HELD", flush=True)
     await asyncio.sleep(3600)
+
+
+def role_parser(*, rounds: int, kills: int, cap: float) -> argparse.ArgumentParser:
+    """The command line every lock script shares: ``[measure|hold] [KEY]`` and the bounds."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("role", nargs="?", default="measure", choices=("measure", "hold"))
+    parser.add_argument("key", nargs="?")
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--kills", type=int, default=kills)
+    parser.add_argument("--cap", type=float, default=cap)
+    return parser
 
 
 def print_report(report: Report) -> None:

@@ -21,7 +21,6 @@ Measures, against the stack's lock database (``QCSC_QISKIT_LOCK_URL`` from ``.st
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import os
@@ -37,15 +36,22 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from typing import TYPE_CHECKING
+
 from _harness import (
     Report,
+    hold_forever,
     load_stack_env,
     load_stack_module,
     measure_latency,
     measure_sigkill,
     print_report,
+    role_parser,
     start_holder,
 )
+
+if TYPE_CHECKING:
+    import argparse
 
 SCRIPT = Path(__file__).resolve()
 #: What the library sends per connection (server_settings) in its PostgreSQL lock.
@@ -207,21 +213,12 @@ async def _measure(args: argparse.Namespace) -> None:
 async def _hold(args: argparse.Namespace) -> None:
     url = args.url or load_stack_env()["QCSC_QISKIT_LOCK_URL"]
     backend = AdvisoryLock(url, LIBRARY_KEEPALIVE if args.library_keepalive else None)
-    await backend.setup()
-    if await backend.try_acquire(args.key, 60) is None:
-        raise SystemExit("could not acquire the lock to hold")
-    print("HELD", flush=True)
-    await asyncio.sleep(3600)
+    await hold_forever(backend, args.key)
 
 
 def main() -> None:
     """Parse the role and run it."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("role", nargs="?", default="measure", choices=("measure", "hold"))
-    parser.add_argument("key", nargs="?")
-    parser.add_argument("--rounds", type=int, default=50)
-    parser.add_argument("--kills", type=int, default=3)
-    parser.add_argument("--cap", type=float, default=45.0)
+    parser = role_parser(rounds=50, kills=3, cap=45.0)
     parser.add_argument("--lost-host", action="store_true")
     parser.add_argument("--sigstop", action="store_true")
     parser.add_argument("--url")

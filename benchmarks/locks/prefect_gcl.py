@@ -15,14 +15,26 @@ lease expired.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Report, load_stack_env, measure_latency, measure_sigkill, print_report
+from typing import TYPE_CHECKING
+
+from _harness import (
+    Report,
+    hold_forever,
+    load_stack_env,
+    measure_latency,
+    measure_sigkill,
+    print_report,
+    role_parser,
+)
+
+if TYPE_CHECKING:
+    import argparse
 
 SCRIPT = Path(__file__).resolve()
 LEASE_SECONDS = 60.0
@@ -93,22 +105,12 @@ async def _measure(args: argparse.Namespace) -> None:
 
 
 async def _hold(key: str) -> None:
-    backend = GlobalConcurrencyLock()
-    await backend.setup()
-    if await backend.try_acquire(key, 60) is None:
-        raise SystemExit("could not acquire the lock to hold")
-    print("HELD", flush=True)
-    await asyncio.sleep(3600)
+    await hold_forever(GlobalConcurrencyLock(), key)
 
 
 def main() -> None:
     """Parse the role and run it."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("role", nargs="?", default="measure", choices=("measure", "hold"))
-    parser.add_argument("key", nargs="?")
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--kills", type=int, default=2)
-    parser.add_argument("--cap", type=float, default=150.0)
+    parser = role_parser(rounds=30, kills=2, cap=150.0)
     args = parser.parse_args()
     load_stack_env()
     asyncio.run(_hold(args.key) if args.role == "hold" else _measure(args))

@@ -19,7 +19,6 @@ things are measured:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -34,7 +33,20 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Report, measure_latency, measure_sigkill, print_report, start_holder
+from typing import TYPE_CHECKING
+
+from _harness import (
+    Report,
+    hold_forever,
+    measure_latency,
+    measure_sigkill,
+    print_report,
+    role_parser,
+    start_holder,
+)
+
+if TYPE_CHECKING:
+    import argparse
 
 SCRIPT = Path(__file__).resolve()
 
@@ -159,22 +171,13 @@ async def _measure(args: argparse.Namespace) -> None:
 
 async def _hold(key: str, expiry: float) -> None:
     port = int(os.environ["QCSC_BENCH_REDIS_PORT"])
-    backend = ExpiringRedisLock(port, expiry or None)
-    if await backend.try_acquire(key, 60) is None:
-        raise SystemExit("could not acquire the lock to hold")
-    print("HELD", flush=True)
-    await asyncio.sleep(3600)
+    await hold_forever(ExpiringRedisLock(port, expiry or None), key)
 
 
 def main() -> None:
     """Parse the role and run it."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("role", nargs="?", default="measure", choices=("measure", "hold"))
-    parser.add_argument("key", nargs="?")
-    parser.add_argument("--rounds", type=int, default=50)
-    parser.add_argument("--kills", type=int, default=2)
+    parser = role_parser(rounds=50, kills=2, cap=45.0)
     parser.add_argument("--expiry", type=float, default=20.0)
-    parser.add_argument("--cap", type=float, default=45.0)
     args = parser.parse_args()
     asyncio.run(_hold(args.key, args.expiry) if args.role == "hold" else _measure(args))
 
