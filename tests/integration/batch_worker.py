@@ -10,13 +10,10 @@ digests, so a rerun adopts the jobs a killed run created.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 
 from prefect import flow
-from qiskit import QuantumCircuit
-from qiskit.transpiler import generate_preset_pass_manager
-from qiskit_ibm_runtime.fake_provider import FakeFez
+from worker_common import isa_bell, say
 
 from qcsc_prefect.integrations.qiskit import (
     QiskitRuntimeConfig,
@@ -29,22 +26,9 @@ from qcsc_prefect.integrations.qiskit import (
 JOBS = 10
 
 
-def _isa_bell() -> QuantumCircuit:
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    pm = generate_preset_pass_manager(backend=FakeFez(), optimization_level=1, seed_transpiler=7)
-    return pm.run(circuit)
-
-
-def _say(**fields: object) -> None:
-    print(json.dumps(fields), flush=True)
-
-
 @flow(name="batch-worker-flow")
 async def ten_jobs_in_a_batch(mode: str) -> list[str]:
-    pubs = [_isa_bell()]
+    pubs = [isa_bell()]
     config = QiskitRuntimeConfig(backend_name="ibm_fez", execution_mode=mode)  # type: ignore[arg-type]
     submit = submit_sampler_job_task.with_options(
         cache_key_fn=qiskit_sampler_submit_cache_key, persist_result=True
@@ -56,7 +40,7 @@ async def ten_jobs_in_a_batch(mode: str) -> list[str]:
             pubs, backend_name="ibm_fez", shots=shots, cache_scope="global"
         )
         reference = await submit(pubs, runtime_config=config, shots=shots, input_digest=digest)
-        _say(event="submitted", job_id=reference.job_id, session_id=reference.session_id)
+        say(event="submitted", job_id=reference.job_id, session_id=reference.session_id)
         references.append(reference)
     outputs = await asyncio.gather(
         *(
@@ -69,4 +53,4 @@ async def ten_jobs_in_a_batch(mode: str) -> list[str]:
 
 if __name__ == "__main__":
     job_ids = asyncio.run(ten_jobs_in_a_batch(sys.argv[1]))
-    _say(event="done", job_ids=job_ids)
+    say(event="done", job_ids=job_ids)

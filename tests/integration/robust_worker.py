@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 
 from prefect import flow
-from qiskit import QuantumCircuit
-from qiskit.transpiler import generate_preset_pass_manager
-from qiskit_ibm_runtime.fake_provider import FakeFez
+from worker_common import isa_bell, say
 
 from qcsc_prefect.integrations.qiskit.blocks import QiskitRuntimeConfig
 from qcsc_prefect.integrations.qiskit.cache import qiskit_sampler_submit_cache_key
@@ -24,22 +21,9 @@ from qcsc_prefect.integrations.qiskit.fetch import fetch_qiskit_job_result_task
 from qcsc_prefect.integrations.qiskit.submit import submit_sampler_job_task
 
 
-def _isa_bell() -> QuantumCircuit:
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    pm = generate_preset_pass_manager(backend=FakeFez(), optimization_level=1, seed_transpiler=7)
-    return pm.run(circuit)
-
-
-def _say(**fields: object) -> None:
-    print(json.dumps(fields), flush=True)
-
-
 @flow(name="robust-worker-flow")
 async def robust_worker_flow(scope: str, shots: int, fetch: bool) -> None:
-    pubs = [_isa_bell()]
+    pubs = [isa_bell()]
     config = QiskitRuntimeConfig(backend_name="ibm_fez")
     submit = submit_sampler_job_task
     kwargs: dict[str, object] = {}
@@ -51,13 +35,13 @@ async def robust_worker_flow(scope: str, shots: int, fetch: bool) -> None:
             cache_key_fn=qiskit_sampler_submit_cache_key, persist_result=True
         )
     reference = await submit(pubs, runtime_config=config, shots=shots, **kwargs)
-    _say(event="submitted", job_id=reference.job_id, reused=reference.reused)
+    say(event="submitted", job_id=reference.job_id, reused=reference.reused)
     if fetch:
         output = await fetch_qiskit_job_result_task(
             runtime_config=config, job_reference=reference, pubs=pubs
         )
         counts = output["result"][0].data.meas.get_counts()
-        _say(event="fetched", job_id=output["job_id"], counts=counts)
+        say(event="fetched", job_id=output["job_id"], counts=counts)
 
 
 def main() -> int:
