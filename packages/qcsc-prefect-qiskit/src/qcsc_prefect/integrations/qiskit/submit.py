@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from prefect import task
-from prefect.context import FlowRunContext, TaskRunContext
+from prefect.context import TaskRunContext
 
 from . import _native, _reconcile
 from ._blocking import call_blocking, call_blocking_bounded, start_blocking, wait_bounded
@@ -54,6 +54,7 @@ from .execution_modes import aexecution_target
 from .jobs import CacheLocation, JobReference, PrimitiveName
 from .locking import DEFAULT_ACQUIRE_TIMEOUT, LockLease, SubmitLock, submit_lock_for
 from .retry import classify
+from .usage import current_flow_run_id
 from .validation import INPUT_DIGEST, PRECISION, SHOTS, validated
 
 if TYPE_CHECKING:
@@ -81,11 +82,6 @@ _DIGEST_KEY_FNS: Final = {
     "sampler": qiskit_sampler_submit_cache_key,
     "estimator": qiskit_estimator_submit_cache_key,
 }
-
-
-def submitted_job(job_id: str) -> Any | None:
-    """Return the native job handle ``job_id`` if this process submitted or adopted it."""
-    return JOB_HANDLES.get(job_id)
 
 
 # --------------------------------------------------------------------------- step data
@@ -432,7 +428,7 @@ def _reference(
         submitted_at=_native.utc_now(),
         session_id=_text_or_none(getattr(outcome.job, "session_id", None)),
         execution_mode=submission.config.execution_mode,
-        flow_run_id=_current_flow_run_id(),
+        flow_run_id=current_flow_run_id(),
         shots=submission.shots,
         precision=submission.precision,
         reused=outcome.reused,
@@ -443,12 +439,6 @@ def _reference(
 
 def _text_or_none(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _current_flow_run_id() -> str | None:
-    flow_ctx = FlowRunContext.get()
-    flow_run = flow_ctx.flow_run if flow_ctx is not None else None
-    return str(flow_run.id) if flow_run is not None else None
 
 
 async def _submit_local(submission: _Submission, logger: Logger) -> JobReference:
@@ -663,4 +653,4 @@ async def submit_estimator_job_task(
     )
 
 
-__all__ = ["submit_estimator_job_task", "submit_sampler_job_task", "submitted_job"]
+__all__ = ["submit_estimator_job_task", "submit_sampler_job_task"]
