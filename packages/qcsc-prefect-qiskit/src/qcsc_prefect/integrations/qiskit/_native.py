@@ -462,6 +462,17 @@ _RUNTIME_STATUSES: Final[dict[str, JobStatus]] = {
 }
 
 
+def known_session_id(job: Any) -> str | None:
+    """The Batch/Session id the client already holds for ``job``, without asking the service.
+
+    ``RuntimeJobV2`` keeps the id it got from the submit or list response. Its public
+    ``session_id`` property asks the service again (a blocking request) every time the id is
+    unset, which is the case for every job that is not in a Batch/Session.
+    """
+    value = getattr(job, "_session_id", None)
+    return None if value is None else str(value)
+
+
 def is_local_job(job: Any) -> bool:
     """Whether ``job`` ran in local mode (no service, no job id lookup, no usage)."""
     return isinstance(job, LocalRuntimeJob)

@@ -426,7 +426,7 @@ def _reference(
         input_digest=submission.input_digest,
         idempotency_tag=identity.tag if identity is not None else None,
         submitted_at=_native.utc_now(),
-        session_id=_text_or_none(getattr(outcome.job, "session_id", None)),
+        session_id=_native.known_session_id(outcome.job),
         execution_mode=submission.config.execution_mode,
         flow_run_id=current_flow_run_id(),
         shots=submission.shots,
@@ -435,10 +435,6 @@ def _reference(
         cache_key=submission.cache_key,
         cache_location=submission.cache_location,
     )
-
-
-def _text_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 async def _submit_local(submission: _Submission, logger: Logger) -> JobReference:
