@@ -42,6 +42,7 @@ from qiskit_ibm_runtime.fake_provider.local_runtime_job import LocalRuntimeJob
 from qiskit_ibm_runtime.options_models.executor import ExecutorOptions
 from qiskit_ibm_runtime.quantum_program import QuantumProgram
 from qiskit_ibm_runtime.quantum_program.params_converters import QUANTUM_PROGRAM_PARAMS_CONVERTERS
+from qiskit_ibm_runtime.runtime_job_v2 import API_TO_JOB_STATUS
 
 from ._translate import exception_chain, translating_errors
 from .errors import (
@@ -471,6 +472,87 @@ def known_session_id(job: Any) -> str | None:
     """
     value = getattr(job, "_session_id", None)
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedJob:
+    """A job as the service's job list describes it; no client job object is built for it.
+
+    Attributes:
+        job_id: The job id.
+        status: Its status in the client's vocabulary (``"QUEUED"``, ``"DONE"``, ...).
+        created: When the service created it (UTC; the epoch when not reported).
+        session_id: The Batch/Session it belongs to, if any.
+    """
+
+    job_id: str
+    status: str
+    created: datetime
+    session_id: str | None
+
+
+#: The service's reason code for a job it cancelled because it failed (the client reports ERROR).
+_FAILED_CANCEL_REASON: Final = 1305
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def list_tagged_jobs(service: Any, tag: str, limit: int) -> list[ListedJob]:
+    """The jobs carrying ``tag``, from one job-list request (blocking; errors untranslated).
+
+    ``service.jobs()`` would build a client job object, with its own copy of the backend's
+    configuration, for every listed job, and each status would cost one request more; the
+    list response already holds what a tag lookup needs. Falls back to the public calls when
+    the client has no job-list connection.
+    """
+    connection = getattr(service, "_active_api_client", None)
+    if not callable(getattr(connection, "jobs_get", None)):
+        jobs = service.jobs(job_tags=[tag], limit=limit)
+        return [
+            ListedJob(
+                str(job.job_id()),
+                native_job_status(job),
+                _as_utc(job.creation_date),
+                known_session_id(job),
+            )
+            for job in jobs
+        ]
+    assert connection is not None
+    page: Mapping[str, Any] = connection.jobs_get(limit=limit, job_tags=[tag])
+    return [_listed(doc) for doc in page.get("jobs") or []]
+
+
+def _listed(doc: Mapping[str, Any]) -> ListedJob:
+    state = doc.get("state") or {}
+    raw = str(state.get("status") or doc.get("status") or "").upper()
+    status: str = API_TO_JOB_STATUS.get(raw, raw)
+    reason_code = state.get("reasonCode") or state.get("reason_code")
+    if status == "CANCELLED" and reason_code == _FAILED_CANCEL_REASON:
+        status = "ERROR"
+    return ListedJob(
+        job_id=str(doc["id"]),
+        status=status,
+        created=_as_utc(_moment(doc.get("created"))),
+        session_id=_text_or_none(doc.get("session_id")),
+    )
+
+
+def _moment(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _as_utc(moment: datetime | None) -> datetime:
+    if moment is None:
+        return _EPOCH
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def is_local_job(job: Any) -> bool:

@@ -1,9 +1,10 @@
 """Find, adopt and de-duplicate Qiskit Runtime jobs by their idempotency tag.
 
 Every job the robust submit step creates carries one idempotency tag. These helpers are blocking
-(they run on the client thread pool) and use only public methods of ``QiskitRuntimeService`` and
-``RuntimeJobV2``: ``service.jobs(job_tags=...)``, ``job.status()``, ``job.cancel()``,
-``job.update_tags()``.
+(they run on the client thread pool). A lookup is one job-list request
+(`_native.list_tagged_jobs`): the list response carries each job's status and creation time, so
+no job object is built and no status is requested per job. Cancelling a duplicate uses the
+client's ``job.cancel()``.
 
 The winner rule is the same everywhere: among the jobs with the tag that have not ended in
 ``ERROR``/``CANCELLED``, the earliest created (ties broken by job id) is *the* job.
@@ -12,14 +13,17 @@ The winner rule is the same everywhere: among the jobs with the tag that have no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from . import _native
 from ._translate import translating_errors
 from .cache import IDEMPOTENCY_TAG_PREFIX
 
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Iterable, Mapping
+
+    from ._native import ListedJob
 
 #: Prefix a tag gets when its job must no longer be adopted (its results are gone).
 RETIRED_TAG_PREFIX: Final = "qcsc-retired"
@@ -28,7 +32,6 @@ RETIRED_TAG_PREFIX: Final = "qcsc-retired"
 LOOKUP_LIMIT: Final = 50
 
 _FAILED: Final = frozenset({"ERROR", "CANCELLED"})
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -37,73 +40,55 @@ class TaggedJobs:
 
     Attributes:
         winner: The job to use, or ``None`` when no live or completed job carries the tag.
-        winner_status: Its status when it was checked.
         others: Further live jobs with the tag (duplicates).
         failed: How many tagged jobs ended in ``ERROR``/``CANCELLED`` (never adopted).
     """
 
-    winner: Any | None
-    winner_status: str | None
-    others: tuple[Any, ...]
+    winner: ListedJob | None
+    others: tuple[ListedJob, ...]
     failed: int
 
 
-def _created(job: Any) -> datetime:
-    created: datetime | None = job.creation_date
-    if created is None:
-        return _EPOCH
-    if created.tzinfo is None:
-        return created.replace(tzinfo=UTC)
-    return created.astimezone(UTC)
-
-
-def find_tagged(service: Any, tag: str, *, known_live: str | None = None) -> TaggedJobs:
+def find_tagged(service: Any, tag: str) -> TaggedJobs:
     """Look up the jobs carrying ``tag`` and pick the winner (blocking).
 
     Args:
         service: The native ``QiskitRuntimeService``.
         tag: The idempotency tag.
-        known_live: A job id known to be live (just submitted): its status is not requested.
 
     Raises:
         RuntimeApiError: The lookup failed.
     """
     with translating_errors():
-        jobs = service.jobs(job_tags=[tag], limit=LOOKUP_LIMIT)
-    ordered = sorted(jobs, key=lambda job: (_created(job), str(job.job_id())))
-    winner: Any | None = None
-    winner_status: str | None = None
-    others: list[Any] = []
-    failed = 0
-    for job in ordered:
-        if str(job.job_id()) == known_live:
-            status = "QUEUED"
-        else:
-            with translating_errors(str(job.job_id())):
-                status = str(job.status())
-        if status in _FAILED:
-            failed += 1
-        elif winner is None:
-            winner, winner_status = job, status
-        else:
-            others.append(job)
+        listed = _native.list_tagged_jobs(service, tag, LOOKUP_LIMIT)
+    live = [job for job in listed if job.status not in _FAILED]
+    live.sort(key=lambda job: (job.created, job.job_id))
     return TaggedJobs(
-        winner=winner, winner_status=winner_status, others=tuple(others), failed=failed
+        winner=live[0] if live else None,
+        others=tuple(live[1:]),
+        failed=len(listed) - len(live),
     )
 
 
-def cancel_duplicates(jobs: tuple[Any, ...], keep: str, logger: logging.Logger | Any) -> int:
-    """Cancel every job in ``jobs`` except ``keep``; return how many were cancelled (blocking).
+def cancel_duplicates(
+    service: Any,
+    job_ids: Iterable[str],
+    keep: str,
+    logger: logging.Logger | Any,
+    handles: Mapping[str, Any] | None = None,
+) -> int:
+    """Cancel every job in ``job_ids`` except ``keep``; return how many were cancelled (blocking).
 
+    ``handles`` holds client job objects already at hand by id; other jobs are retrieved first.
     Failures to cancel are logged, not raised: the winner's result is what matters.
     """
     cancelled = 0
-    for job in jobs:
-        job_id = str(job.job_id())
+    for job_id in dict.fromkeys(job_ids):
         if job_id == keep:
             continue
         try:
             with translating_errors(job_id):
+                job = (handles or {}).get(job_id) or service.job(job_id)
                 job.cancel()
             cancelled += 1
             logger.warning(

@@ -60,6 +60,8 @@ from .validation import INPUT_DIGEST, PRECISION, SHOTS, validated
 if TYPE_CHECKING:
     import concurrent.futures
 
+    from ._native import ListedJob
+
 #: Delays (seconds) between tag lookups after an ambiguous submit error: ~2.5 s in all.
 RECONCILE_DELAYS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -133,8 +135,21 @@ class _Hold:
 class _Outcome:
     """The job the submission ended with, and whether it was adopted rather than posted."""
 
-    job: Any
+    job_id: str
     reused: bool
+    job: Any | None = None
+    """The client's job object, when this submission holds one (it posted the job)."""
+    session_id: str | None = None
+
+    @classmethod
+    def posted(cls, job: Any) -> _Outcome:
+        """The job this submission posted."""
+        return cls(str(job.job_id()), False, job, _native.known_session_id(job))
+
+    @classmethod
+    def adopted(cls, listed: ListedJob) -> _Outcome:
+        """A job an earlier or concurrent submission created, as a tag lookup listed it."""
+        return cls(listed.job_id, True, None, listed.session_id)
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -223,54 +238,53 @@ async def _adopt_or_post(
     if identity.earlier_attempt_possible:
         adopted = await _adopt_existing(service, identity.tag, logger)
         if adopted is not None:
-            return _Outcome(adopted, reused=True)
+            return adopted
     outcome = await _post(submission, service, identity.tag, hold, logger)
-    if outcome.reused:
+    if outcome.reused or outcome.job is None:
         return outcome
     logger.info(
         "Submitted Qiskit Runtime %s job %s on %s (idempotency tag %s).",
         submission.primitive,
-        outcome.job.job_id(),
+        outcome.job_id,
         submission.backend.name,
         identity.tag,
     )
-    winner = await _deduplicate(service, identity.tag, outcome.job, logger)
-    return _Outcome(winner, reused=str(winner.job_id()) != str(outcome.job.job_id()))
+    return await _deduplicate(service, identity.tag, outcome, logger)
 
 
-async def _find_tagged(service: Any, tag: str, known_live: str | None = None) -> Any:
-    return await call_blocking_bounded(
-        LOOKUP_CALL_TIMEOUT,
-        "the job-tag lookup",
-        _reconcile.find_tagged,
-        service,
-        tag,
-        known_live=known_live,
+async def _find_tagged(service: Any, tag: str) -> _reconcile.TaggedJobs:
+    found: _reconcile.TaggedJobs = await call_blocking_bounded(
+        LOOKUP_CALL_TIMEOUT, "the job-tag lookup", _reconcile.find_tagged, service, tag
     )
+    return found
 
 
-async def _keep_winner(found: _reconcile.TaggedJobs, logger: Logger) -> Any:
-    """Cancel the duplicates of a lookup's winner and return the winner."""
-    winner: Any = found.winner
+async def _keep_winner(service: Any, found: _reconcile.TaggedJobs, logger: Logger) -> _Outcome:
+    """Cancel the duplicates of a lookup's winner and adopt the winner."""
+    assert found.winner is not None
     if found.others:
         await call_blocking(
-            _reconcile.cancel_duplicates, found.others, str(winner.job_id()), logger
+            _reconcile.cancel_duplicates,
+            service,
+            [job.job_id for job in found.others],
+            found.winner.job_id,
+            logger,
         )
-    return winner
+    return _Outcome.adopted(found.winner)
 
 
-async def _adopt_existing(service: Any, tag: str, logger: Logger) -> Any | None:
-    """Return the live or completed job an earlier attempt created with ``tag``, if any."""
+async def _adopt_existing(service: Any, tag: str, logger: Logger) -> _Outcome | None:
+    """Adopt the live or completed job an earlier attempt created with ``tag``, if any."""
     found = await _find_tagged(service, tag)
     if found.winner is not None:
         logger.info(
             "Adopted existing Qiskit Runtime job %s (%s) with idempotency tag %s; nothing new "
             "was submitted.",
-            found.winner.job_id(),
-            found.winner_status,
+            found.winner.job_id,
+            found.winner.status,
             tag,
         )
-        return await _keep_winner(found, logger)
+        return await _keep_winner(service, found, logger)
     if found.failed:
         logger.info(
             "%d earlier job(s) with idempotency tag %s ended in ERROR/CANCELLED; submitting a "
@@ -304,14 +318,14 @@ async def _post(
         )
         try:
             job = await wait_bounded(call, SUBMIT_CALL_TIMEOUT, "the job submission")
-            return _Outcome(job, reused=False)
+            return _Outcome.posted(job)
         except Exception as exc:
             if not call.done():
                 hold.pending_call = call
             may_repost = hold.pending_call is None and attempt < SUBMIT_POST_ATTEMPTS
             adopted = await _reconcile_after_error(service, tag, exc, logger, may_repost=may_repost)
             if adopted is not None:
-                return _Outcome(adopted, reused=True)
+                return adopted
             await asyncio.sleep(_repost_pause(exc, attempt))
     raise AssertionError("unreachable: the last attempt never re-posts")  # pragma: no cover
 
@@ -335,7 +349,7 @@ def _certainly_rejected(ours: BaseException) -> bool:
 
 async def _reconcile_after_error(
     service: Any, tag: str, exc: Exception, logger: Logger, *, may_repost: bool
-) -> Any | None:
+) -> _Outcome | None:
     """After ``run()`` raised, find the job the failed call may have created.
 
     Returns:
@@ -362,10 +376,10 @@ async def _reconcile_after_error(
                 "Submitting raised (%s), but the service did create job %s with idempotency "
                 "tag %s; adopted it instead of submitting again.",
                 ours,
-                found.winner.job_id(),
+                found.winner.job_id,
                 tag,
             )
-            return await _keep_winner(found, logger)
+            return await _keep_winner(service, found, logger)
         absent = True
     if rejected:
         raise ours from exc
@@ -386,39 +400,43 @@ async def _reconcile_after_error(
     ) from exc
 
 
-async def _deduplicate(service: Any, tag: str, job: Any, logger: Logger) -> Any:
+async def _deduplicate(service: Any, tag: str, posted: _Outcome, logger: Logger) -> _Outcome:
     """After a successful post, keep one job with ``tag`` and cancel the rest."""
-    job_id = str(job.job_id())
     try:
-        found = await _find_tagged(service, tag, known_live=job_id)
+        found = await _find_tagged(service, tag)
     except QCSCQiskitError as exc:
         logger.warning(
             "Could not check for duplicate jobs with idempotency tag %s after submitting %s: %s",
             tag,
-            job_id,
+            posted.job_id,
             exc,
         )
-        return job
+        return posted
     if found.winner is None:
-        return job
-    winner = found.winner
-    # `job` (what run() returned) is usually among `found.others` too: one entry per job id.
-    by_id = {str(j.job_id()): j for j in (job, *found.others)}
-    by_id.pop(str(winner.job_id()), None)
-    if by_id:
+        return posted
+    winner = found.winner.job_id
+    # The posted job is usually listed among `found.others` too; each id is cancelled once.
+    losers = [posted.job_id, *(job.job_id for job in found.others)]
+    if any(job_id != winner for job_id in losers):
         await call_blocking(
-            _reconcile.cancel_duplicates, tuple(by_id.values()), str(winner.job_id()), logger
+            _reconcile.cancel_duplicates,
+            service,
+            losers,
+            winner,
+            logger,
+            {posted.job_id: posted.job},
         )
-    return winner
+    return posted if winner == posted.job_id else _Outcome.adopted(found.winner)
 
 
 def _reference(
     submission: _Submission, identity: SubmissionIdentity | None, outcome: _Outcome
 ) -> JobReference:
     """The `JobReference` the task returns (and Prefect persists) for ``outcome``."""
-    JOB_HANDLES.remember(outcome.job)
+    if outcome.job is not None:
+        JOB_HANDLES.remember(outcome.job)
     return JobReference(
-        job_id=str(outcome.job.job_id()),
+        job_id=outcome.job_id,
         primitive=submission.primitive,
         backend_name=submission.backend.name,
         channel=submission.config.channel,
@@ -426,7 +444,7 @@ def _reference(
         input_digest=submission.input_digest,
         idempotency_tag=identity.tag if identity is not None else None,
         submitted_at=_native.utc_now(),
-        session_id=_native.known_session_id(outcome.job),
+        session_id=outcome.session_id,
         execution_mode=submission.config.execution_mode,
         flow_run_id=current_flow_run_id(),
         shots=submission.shots,
@@ -460,7 +478,7 @@ async def _submit_local(submission: _Submission, logger: Logger) -> JobReference
         job.job_id(),
         submission.backend.name,
     )
-    return _reference(submission, None, _Outcome(job, reused=False))
+    return _reference(submission, None, _Outcome.posted(job))
 
 
 # --------------------------------------------------------------------------- checks and options
