@@ -286,8 +286,8 @@ def main() -> int:
     """Run the load test and print its numbers; non-zero on a duplicate or a lost result."""
     parser = argparse.ArgumentParser(description="multi-host load test on the running stack")
     parser.add_argument("--hosts", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=3, help="flow runs per host at once")
-    parser.add_argument("--kill-after-running", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=2, help="flow runs per host at once")
+    parser.add_argument("--kill-after-running", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--skip-native", action="store_true", help="debugging: no baseline")
     args = parser.parse_args()

@@ -20,6 +20,8 @@ Only asyncpg is needed, which Prefect already installs for its own PostgreSQL su
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import hashlib
 import os
 import socket
@@ -75,6 +77,11 @@ class _Keeper:
                 self._loop = loop
             return self._loop
 
+    @property
+    def started(self) -> bool:
+        """Whether the keeper loop runs (it starts on first use)."""
+        return self._loop is not None
+
     def run(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule ``coroutine`` on the keeper loop (callable from any thread)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
@@ -117,6 +124,7 @@ class PostgresAdvisoryLock:
         self._epoch = 0
         self._held: set[int] = set()
         self._serial: asyncio.Lock | None = None  # made on the keeper loop, on first use
+        atexit.register(self.close)
 
     @property
     def description(self) -> str:
@@ -141,7 +149,23 @@ class PostgresAdvisoryLock:
         """Describe the session that holds ``key`` (its application name and address)."""
         return await asyncio.wrap_future(self._keeper.run(self._holder(advisory_key(key))))
 
+    def close(self) -> None:
+        """Close the lock connection, freeing its locks (blocking, at most a few seconds).
+
+        Registered to run at interpreter exit, so that a finishing process says goodbye to
+        the server instead of leaving the connection to be collected half torn down.
+        """
+        if not self._keeper.started:
+            return
+        with contextlib.suppress(Exception):
+            self._keeper.run(self._close()).result(timeout=3.0)
+
     # ---------------------------------------------------------------- on the keeper loop
+
+    async def _close(self) -> None:
+        connection = self._connection
+        if connection is not None and not connection.is_closed():
+            await self._drop(connection)
 
     async def _connect(self) -> Any:
         if self._connection is not None and not self._connection.is_closed():
