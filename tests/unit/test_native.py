@@ -208,3 +208,34 @@ def test_execution_metadata_is_json_compatible() -> None:
     assert isinstance(timings, dict)
     assert timings["started"] == "2026-01-01T00:00:00Z"
     assert timings["wall_seconds"] == 0.25
+
+
+class _DecodeRaceJob:
+    """A client job whose first result reads trip Python 3.11's AST depth check, as seen when
+    threads decode results at once (numpy parses array headers with ``ast.literal_eval``)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.reads = 0
+
+    def job_id(self) -> str:
+        return "job-decode-race"
+
+    def result(self) -> str:
+        self.reads += 1
+        if self.reads <= self.failures:
+            raise SystemError("AST constructor recursion depth mismatch (before=102, after=99)")
+        return "the result"
+
+
+def test_a_decoding_race_is_read_again_not_reported_as_a_failed_job() -> None:
+    job = _DecodeRaceJob(failures=_native.DECODE_ATTEMPTS - 1)
+    assert _native.wait_for_result(job) == "the result"
+    assert job.reads == _native.DECODE_ATTEMPTS
+
+
+def test_a_persistent_decoding_error_is_raised_as_itself() -> None:
+    job = _DecodeRaceJob(failures=_native.DECODE_ATTEMPTS)
+    with pytest.raises(SystemError):
+        _native.wait_for_result(job)
+    assert job.reads == _native.DECODE_ATTEMPTS

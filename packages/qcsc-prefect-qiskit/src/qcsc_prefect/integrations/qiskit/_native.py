@@ -19,7 +19,8 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
@@ -418,14 +419,38 @@ def wait_for_result(job: Any) -> PrimitiveResult:
         JobCancelledError: The job was cancelled.
     """
     job_id = str(job.job_id())
-    try:
-        with translating_errors(job_id):
-            result: PrimitiveResult = job.result()
-            return result
-    except QCSCQiskitError:
-        raise
-    except Exception as exc:  # local mode raises the simulator's own exception
-        raise JobFailedError(f"Qiskit job {job_id} failed: {exc}", job_id=job_id) from exc
+    for attempt in range(1, DECODE_ATTEMPTS + 1):
+        try:
+            with translating_errors(job_id), _decode_guard(attempt):
+                result: PrimitiveResult = job.result()
+                return result
+        except QCSCQiskitError:
+            raise
+        except SystemError:
+            # Decoding, not the job, failed: on Python 3.11, threads that compile at once (numpy
+            # parses each array header with `ast.literal_eval`) can trip the interpreter's AST
+            # depth check. The job's final status is cached, so trying again only re-reads the
+            # result; retries run one at a time.
+            if attempt == DECODE_ATTEMPTS or is_local_job(job):
+                raise
+        except Exception as exc:  # local mode raises the simulator's own exception
+            raise JobFailedError(f"Qiskit job {job_id} failed: {exc}", job_id=job_id) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: Attempts at reading a finished job's result when decoding it fails inside the interpreter.
+DECODE_ATTEMPTS: Final = 3
+_DECODE_RETRY_LOCK: Final = threading.Lock()
+
+
+@contextmanager
+def _decode_guard(attempt: int) -> Iterator[None]:
+    """Nothing on the first attempt; a retry holds a process-wide lock."""
+    if attempt == 1:
+        yield
+        return
+    with _DECODE_RETRY_LOCK:
+        yield
 
 
 def native_job_status(job: Any) -> JobStatus:
