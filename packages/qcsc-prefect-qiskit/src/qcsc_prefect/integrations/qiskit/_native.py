@@ -426,12 +426,14 @@ def wait_for_result(job: Any) -> PrimitiveResult:
                 return result
         except QCSCQiskitError:
             raise
-        except SystemError:
+        except SystemError as exc:
             # Decoding, not the job, failed: on Python 3.11, threads that compile at once (numpy
             # parses each array header with `ast.literal_eval`) can trip the interpreter's AST
             # depth check. The job's final status is cached, so trying again only re-reads the
             # result; retries run one at a time.
-            if attempt == DECODE_ATTEMPTS or is_local_job(job):
+            if is_local_job(job):
+                raise JobFailedError(f"Qiskit job {job_id} failed: {exc}", job_id=job_id) from exc
+            if attempt == DECODE_ATTEMPTS:
                 raise
         except Exception as exc:  # local mode raises the simulator's own exception
             raise JobFailedError(f"Qiskit job {job_id} failed: {exc}", job_id=job_id) from exc
@@ -536,7 +538,7 @@ def list_tagged_jobs(service: Any, tag: str, limit: int) -> list[ListedJob]:
             ListedJob(
                 str(job.job_id()),
                 native_job_status(job),
-                _as_utc(job.creation_date),
+                _as_utc(_moment(job.creation_date)),
                 known_session_id(job),
             )
             for job in jobs
