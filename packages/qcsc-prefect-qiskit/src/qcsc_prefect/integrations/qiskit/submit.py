@@ -240,7 +240,7 @@ async def _adopt_or_post(
         if adopted is not None:
             return adopted
     outcome = await _post(submission, service, identity.tag, hold, logger)
-    if outcome.reused or outcome.job is None:
+    if outcome.reused:
         return outcome
     logger.info(
         "Submitted Qiskit Runtime %s job %s on %s (idempotency tag %s).",
