@@ -10,7 +10,7 @@ What it does:
    ``qcsc-prefect-qiskit==0.3.0`` under the project's ``constraints.txt`` (same pins as ours), and
    ``benchmarks/.venv-qiskit1`` with qiskit 1.x for the cross-version load of workload 6.
 2. Starts ONE Prefect server (``prefect server start``, SQLite, temporary home) and ONE Runtime
-   emulator (``qcsc-runtime-emulator serve --noise none``) for the whole run.
+   emulator (``qcsc-runtime-emulator serve --noise none --latency 0.04``) for the whole run.
 3. Runs every workload in fresh processes (``benchmarks/workloads/*.py``): native and ours with
    this interpreter, the incumbent with its venv's interpreter; several repetitions each.
 4. Prints a Markdown table (median and [min-max] over repetitions, ratios, target, verdict),
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     setup = time.monotonic() - started
     with tempfile.TemporaryDirectory(prefix="qcsc-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        log("starting one Prefect server and one Runtime emulator (--noise none)")
+        log("starting one Prefect server and one Runtime emulator (--noise none, 40 ms latency)")
         with prefect_server(tmp) as api_url, emulator(tmp) as emu:
             session = Session(Runner(tmp, api_url, emu, envs.pythons), sizes, envs)
             session.raw.update(sizes=sizes.__dict__, libs=envs.libs)

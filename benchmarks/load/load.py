@@ -19,6 +19,9 @@ What it does, in one run:
 5. **A host dies.** Once flow runs are running, one host's worker and its flow-run processes are
    SIGKILLed; its runs are put back to ``Scheduled`` (a rerun) and finish on the other hosts.
 
+The emulator answers each request after ``--latency`` seconds (default 0.04 s: a nearby
+service; IBM Quantum's round trips are longer), for the baseline and the stack alike.
+
 It prints jobs created, jobs live, distinct inputs, results fetched, requests per job, p50/p95
 submit and fetch latency and throughput as a ratio to the baseline, and exits non-zero unless
 created = live = distinct inputs and every result was fetched.
@@ -53,6 +56,10 @@ JOBS_PER_RUN = 10
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 #: How often one flow run is put back to Scheduled after its infrastructure died.
 MAX_RERUNS = 3
+# Seconds the emulator waits before answering each request: a nearby service. Results before the
+# emulator sent its answers without delay were taken at about the same latency, by accident
+# (Nagle's algorithm meeting delayed ACKs: ~44 ms per request).
+SERVICE_LATENCY = 0.04
 
 
 def _stack_module() -> ModuleType:
@@ -290,6 +297,12 @@ def main() -> int:
     parser.add_argument("--kill-after-running", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--skip-native", action="store_true", help="debugging: no baseline")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=SERVICE_LATENCY,
+        help="seconds the emulator waits before answering each request (models the network)",
+    )
     args = parser.parse_args()
 
     stack_dir = Path(os.environ.get("QCSC_STACK_DIR", REPO / ".stack"))
@@ -308,6 +321,17 @@ def main() -> int:
 
     control = EmulatorControl(env["QCSC_EMULATOR_URL"])
     control.clear_faults()
+    latency_before = control.config().get("latency", 0.0)
+    control.configure(latency=args.latency)
+    print(f"[load] emulator latency: {args.latency * 1000:.0f} ms per request")
+    try:
+        return _measure(args, env, work, control)
+    finally:
+        control.configure(latency=latency_before)
+
+
+def _measure(args: argparse.Namespace, env: dict[str, str], work: Path, control: Any) -> int:
+    """Run the baseline, then the hosts; print the summary; 0 when nothing was lost or doubled."""
     salt = round(random.uniform(0.1, 3.0), 6)
     submissions = [index for _, indices in plan() for index in indices]
     distinct = len(set(submissions))
@@ -382,6 +406,7 @@ def main() -> int:
         "native_script_wall_s": round(native["script_seconds"], 1),
         "native_submit_to_results_s": round(native["wall_seconds"], 1),
         "throughput_ratio_vs_native": round(ratio, 2),
+        "emulator_latency_s": args.latency,
     }
     width = max(len(key) for key in summary)
     for key, value in summary.items():

@@ -28,6 +28,13 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+# Seconds the emulator waits before answering each request (``serve --latency``): a nearby
+# service; IBM Quantum's round trips are longer. Until the emulator sent its answers without
+# delay, every run met about the same latency by accident (Nagle's algorithm meeting delayed
+# ACKs, ~44 ms per request), so figures stay comparable across that change.
+SERVICE_LATENCY = 0.04
+
+
 def _in_flight_reps() -> dict[str, int]:
     return {"native": 1, "ours": 2, "incumbent": 1}
 

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import DOCS_PAGE, ROOT, log
+from .config import DOCS_PAGE, ROOT, SERVICE_LATENCY, log
 
 if TYPE_CHECKING:
     from .rows import Row
@@ -162,8 +162,9 @@ def page(rows: list[Row], notes: list[str], *, quick: bool, total: float, setup:
         f"Machine: {machine()}.",
         "",
         "Cells: median [min\u2013max] over repetitions, each in a fresh process, all against one "
-        "emulator (`--noise none`) and one Prefect server. Overhead = library task \u2212 plain "
-        "`@task` around the native call on a reused backend, paired within a round.",
+        f"emulator (`--noise none`, {SERVICE_LATENCY * 1000:.0f} ms per request) and one Prefect "
+        "server. Overhead = library task \u2212 plain `@task` around the native call on a reused "
+        "backend, paired within a round.",
         "",
         table(rows),
     ]

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import ROOT, WORK
+from .config import ROOT, SERVICE_LATENCY, WORK
 
 sys.path.insert(0, str(WORK))
 from _common import MARKER, count_requests
@@ -91,11 +91,14 @@ def prefect_server(tmp: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def emulator(tmp: Path) -> Iterator[dict[str, Any]]:
-    """Run ``qcsc-runtime-emulator serve --noise none``; yield the line it prints on start."""
+    """Run ``qcsc-runtime-emulator serve --noise none --latency``; yield its start-up line."""
     cli = Path(sys.executable).parent / "qcsc-runtime-emulator"
     with open(tmp / "emulator.log", "w") as errors:
         process = subprocess.Popen(
-            [str(cli), "serve", "--port", "0", "--noise", "none"],
+            [
+                *(str(cli), "serve", "--port", "0", "--noise", "none"),
+                *("--latency", str(SERVICE_LATENCY)),
+            ],
             stdout=subprocess.PIPE,
             stderr=errors,
             text=True,

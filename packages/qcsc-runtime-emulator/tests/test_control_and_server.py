@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -71,15 +72,48 @@ def test_control_faults_and_config(runtime_emulator: RuntimeEmulator) -> None:
         assert info.value.status == 400
     with pytest.raises(EmulatorControlError):
         ctl.add_fault("GET", "([", {"status": 500})
-    config = ctl.configure(queue_delay=0.5, noise="reduced", paused=True, run_delay=0.1)
-    assert config == {"queue_delay": 0.5, "noise": "reduced", "paused": True, "run_delay": 0.1}
+    config = ctl.configure(
+        queue_delay=0.5, noise="reduced", paused=True, run_delay=0.1, latency=0.02
+    )
+    assert config == {
+        "queue_delay": 0.5,
+        "noise": "reduced",
+        "paused": True,
+        "run_delay": 0.1,
+        "latency": 0.02,
+    }
     with pytest.raises(EmulatorControlError):
         ctl.configure(noise="loud")
+    with pytest.raises(EmulatorControlError):
+        ctl.configure(latency=-1)
     ctl.reset()
     assert ctl.config()["paused"] is False and ctl.config()["noise"] == "none"
     with pytest.raises(EmulatorControlError) as info:
         ctl.set_job_state("nope", "Failed")
     assert info.value.status == 404
+
+
+def _mean_seconds(session: Any, url: str, count: int = 10) -> float:
+    session.get(url, timeout=10)  # open the kept-alive connection
+    started = time.perf_counter()
+    for _ in range(count):
+        session.get(url, timeout=10)
+    return (time.perf_counter() - started) / count
+
+
+def test_latency_is_only_what_is_configured(runtime_emulator: RuntimeEmulator) -> None:
+    """A kept-alive request is answered at once; ``latency`` delays service requests only."""
+    import requests
+
+    service_url = runtime_emulator.runtime_url + "/backends"  # 401 without a token: still served
+    control_url = runtime_emulator.url + "/_emulator/health"
+    with requests.Session() as session:
+        assert _mean_seconds(session, service_url) < 0.02  # no Nagle/delayed-ACK stall
+        runtime_emulator.control.configure(latency=0.05)
+        assert 0.05 <= _mean_seconds(session, service_url) < 0.09
+        assert _mean_seconds(session, control_url) < 0.02
+    runtime_emulator.control.reset()
+    assert runtime_emulator.control.config()["latency"] == 0.0
 
 
 def test_fault_applies_to_iam(runtime_emulator: RuntimeEmulator) -> None:

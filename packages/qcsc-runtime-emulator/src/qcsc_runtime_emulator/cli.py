@@ -30,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--run-delay", type=float, default=0.0, metavar="S", help="seconds every job stays Running"
     )
+    serve.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds added before answering each service request (models a remote service)",
+    )
     serve.add_argument("--api-key", default=DEFAULT_API_KEY)
     serve.add_argument("--instance", default=DEFAULT_INSTANCE)
     serve.add_argument("-v", "--verbose", action="store_true", help="log requests")
@@ -55,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key,
         instance=args.instance,
         run_delay=args.run_delay,
+        latency=args.latency,
     )
     stop = threading.Event()
 

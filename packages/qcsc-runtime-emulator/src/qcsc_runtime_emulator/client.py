@@ -132,8 +132,16 @@ class EmulatorControl:
         noise: str | None = None,
         paused: bool | None = None,
         run_delay: float | None = None,
+        latency: float | None = None,
     ) -> dict[str, Any]:
         """Change the configuration; ``None`` leaves a setting unchanged.
+
+        Args:
+            queue_delay: Seconds every job stays Queued at least.
+            noise: ``none``, ``reduced`` or ``device``.
+            paused: ``True`` holds every queued job.
+            run_delay: Seconds every job stays Running at least.
+            latency: Seconds added before answering each service request.
 
         Returns:
             The full configuration after the change.
@@ -145,6 +153,7 @@ class EmulatorControl:
                 "noise": noise,
                 "paused": paused,
                 "run_delay": run_delay,
+                "latency": latency,
             }.items()
             if v is not None
         }

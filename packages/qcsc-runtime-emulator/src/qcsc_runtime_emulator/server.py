@@ -43,6 +43,8 @@ class EmulatorApp:
         queue_delay: Seconds a job stays Queued at least.
         run_delay: Seconds a job stays Running at least.
         backends: Real name -> fake-provider class name (default: fez, torino, manila).
+        latency: Seconds added before answering each service request (IAM, search,
+            catalog and Runtime; never the control API), to model a remote service.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class EmulatorApp:
         queue_delay: float = 0.0,
         run_delay: float = 0.0,
         backends: dict[str, str] | None = None,
+        latency: float = 0.0,
     ) -> None:
         if noise not in NOISE_MODES:
             raise ValueError(f"noise must be one of {NOISE_MODES}, not {noise!r}")
@@ -65,6 +68,7 @@ class EmulatorApp:
         self.initial_config: dict[str, Any] = {
             "queue_delay": float(queue_delay),
             "run_delay": float(run_delay),
+            "latency": float(latency),
             "noise": noise,
             "paused": False,
         }
@@ -219,6 +223,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm the body would wait
+    # for the client's delayed ACK (~40 ms on Linux), an accidental latency on every answer.
+    disable_nagle_algorithm = True
     server: _Server
     server_version = "qcsc-runtime-emulator"
 
@@ -233,6 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
             resp = Response(400, cloud_error_body(400, "Invalid Content-Length"))
             self._finish(entry, resp, known=True)
             return
+        self._model_latency(entry)
         fault = self._match_fault(req, entry)
         if fault is not None and fault.kind in _FAULTS_BEFORE:
             if self._fault_before(fault, entry):
@@ -273,6 +281,12 @@ class _Handler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length > 0 else b"",
         )
         return entry, req
+
+    def _model_latency(self, entry: dict[str, Any]) -> None:
+        """Wait the configured ``latency`` before serving a service request."""
+        latency = float(self.server.app.config.get("latency") or 0.0)
+        if latency > 0 and entry["kind"] != "control":
+            time.sleep(latency)
 
     def _match_fault(self, req: Request, entry: dict[str, Any]) -> Fault | None:
         """Consume the fault for this request, if any (the control API is never faulted)."""
@@ -360,6 +374,8 @@ class RuntimeEmulator:
         instance: Service CRN of the emulated instance.
         run_delay: Seconds every job stays Running at least.
         backends: Real device name -> fake-provider class name.
+        latency: Seconds added before answering each service request (the control API
+            answers at once), to model the round trip to a remote service.
     """
 
     def __init__(
@@ -374,6 +390,7 @@ class RuntimeEmulator:
         *,
         run_delay: float = 0.0,
         backends: dict[str, str] | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -385,6 +402,7 @@ class RuntimeEmulator:
             queue_delay=queue_delay,
             run_delay=run_delay,
             backends=backends,
+            latency=latency,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

@@ -81,6 +81,9 @@ def expire(app: EmulatorApp, req: Request, params: dict[str, str]) -> Response:
     return Response(200, job_summary(app.store.expire_result(params["job_id"])))
 
 
+_SECONDS = frozenset({"queue_delay", "run_delay", "latency"})
+
+
 @router.add("GET", r"/config")
 def get_config(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
     """Current configuration."""
@@ -89,12 +92,12 @@ def get_config(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
 
 @router.add("POST", r"/config")
 def set_config(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
-    """Update ``queue_delay``, ``run_delay``, ``noise`` and/or ``paused``."""
+    """Update ``queue_delay``, ``run_delay``, ``latency``, ``noise`` and/or ``paused``."""
     data = req.json_object()
-    unknown = set(data) - {"queue_delay", "run_delay", "noise", "paused"}
+    unknown = set(data) - _SECONDS - {"noise", "paused"}
     if unknown:
         raise ApiError(400, f"Unknown configuration keys: {sorted(unknown)}")
-    for key in ("queue_delay", "run_delay"):
+    for key in sorted(_SECONDS):
         if key in data and data[key] is not None:
             value = data[key]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
@@ -105,7 +108,7 @@ def set_config(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
         raise ApiError(400, "paused must be a boolean")
     for key, value in data.items():
         if value is not None:
-            app.config[key] = float(value) if key.endswith("delay") else value
+            app.config[key] = float(value) if key in _SECONDS else value
     app.executor.wake()
     return Response(200, dict(app.config))
 
