@@ -56,7 +56,8 @@ async def test_waiting_jobs_share_one_poller(
     assert [o["status"] for o in outputs] == ["DONE"] * JOBS
     per_job, lists = status_reads(runtime_emulator.control.log())
     assert len(per_job) == JOBS
-    # One status request when waiting starts and one when the list says the job has left the
-    # queue; everything in between comes from the shared list requests.
-    assert max(per_job.values()) <= 3, per_job
+    # A job just submitted gets its first status from the shared list requests too; its own
+    # status request comes when the list says it has left the queue.
+    assert max(per_job.values()) <= 2, per_job
+    assert sum(per_job.values()) < 2 * JOBS, per_job
     assert lists >= 1  # rounds of the shared poller, whatever the number of jobs

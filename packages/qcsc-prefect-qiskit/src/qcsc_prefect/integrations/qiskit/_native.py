@@ -548,6 +548,32 @@ def list_tagged_jobs(service: Any, tag: str, limit: int) -> list[ListedJob]:
     return [_listed(doc) for doc in page.get("jobs") or []]
 
 
+def job_connection(job: Any) -> Any | None:
+    """The client connection ``job`` was submitted through, if it can list jobs.
+
+    ``None`` for local-mode jobs. The shared status poller lists pending jobs through it, so
+    that jobs submitted through different accounts are never mixed up.
+    """
+    connection = getattr(job, "_api_client", None)
+    return connection if callable(getattr(connection, "jobs_get", None)) else None
+
+
+def list_pending_jobs(connection: Any, *, skip: int, limit: int) -> Mapping[str, Any]:
+    """One page of the pending jobs, as the service lists them (blocking; errors translated).
+
+    Args:
+        connection: From `job_connection`.
+        skip: Jobs to skip (the page offset).
+        limit: Jobs per page at most.
+
+    Returns:
+        The list response: ``jobs`` (each with ``id`` and ``state.status``) and ``count``.
+    """
+    with translating_errors():
+        page: Mapping[str, Any] = connection.jobs_get(limit=limit, skip=skip, pending=True)
+    return page
+
+
 def _listed(doc: Mapping[str, Any]) -> ListedJob:
     state = doc.get("state") or {}
     raw = str(state.get("status") or doc.get("status") or "").upper()

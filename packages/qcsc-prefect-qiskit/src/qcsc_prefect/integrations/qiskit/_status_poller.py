@@ -20,10 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ._translate import translating_errors
-
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
 #: Jobs asked for per list request (the service's largest page).
 PAGE_SIZE: Final = 200
@@ -218,20 +216,7 @@ def _forget(key: tuple[int, int]) -> None:
             del _pollers[key]
 
 
-def job_list_client(job: object) -> Any | None:
-    """The connection of a Qiskit Runtime job that can list jobs, or ``None`` (local mode)."""
-    client = getattr(job, "_api_client", None)
-    return client if callable(getattr(client, "jobs_get", None)) else None
-
-
-def list_pending_page(client: Any, skip: int) -> dict[str, Any]:
-    """Read one page of the pending jobs through ``client`` (blocking; errors translated)."""
-    with translating_errors():
-        page: dict[str, Any] = client.jobs_get(limit=PAGE_SIZE, skip=skip, pending=True)
-    return page
-
-
-def read_page(page: dict[str, Any], statuses: dict[str, str]) -> tuple[int, int]:
+def read_page(page: Mapping[str, Any], statuses: dict[str, str]) -> tuple[int, int]:
     """Add a page's job statuses to ``statuses``; return the page's length and total count."""
     jobs = page.get("jobs") or []
     for doc in jobs:
@@ -247,8 +232,6 @@ __all__ = [
     "Listing",
     "StatusPoller",
     "Update",
-    "job_list_client",
-    "list_pending_page",
     "poller_for",
     "read_page",
 ]

@@ -265,6 +265,7 @@ async def _wait_for_result(job: Any, job_id: str, logger: Logger) -> tuple[JobSt
         request_timeout=DEFAULT_REQUEST_TIMEOUT,
         progress=Progress(None, job_id, logger),
         logger=logger,
+        just_submitted=True,
     )
     result = await call_absorbing(
         f"the result download of job {job_id}",

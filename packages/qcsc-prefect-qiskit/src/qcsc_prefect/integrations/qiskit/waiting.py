@@ -13,6 +13,7 @@ response) is absorbed in place up to a bound; the rest is raised and classified 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import threading
@@ -26,14 +27,7 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 
 from . import _native
 from ._blocking import call_blocking_bounded
-from ._status_poller import (
-    MAX_PAGES,
-    Listing,
-    job_list_client,
-    list_pending_page,
-    poller_for,
-    read_page,
-)
+from ._status_poller import MAX_PAGES, PAGE_SIZE, Listing, poller_for, read_page
 from .errors import InvalidInputError, JobTimeoutError, QCSCQiskitError
 from .jobs import TERMINAL_STATUSES, JobStatus
 from .retry import classify
@@ -118,13 +112,20 @@ def _write_slot() -> asyncio.Semaphore:
         return slot
 
 
+#: Seconds a status that is not final must hold before it is written: a job that finishes
+#: within that time costs one artifact write, not one per status it went through.
+PROGRESS_SETTLE: Final = 2.0
+
+
 class Progress:
     """A Prefect progress artifact kept while the job is queued or running (best effort).
 
-    Writes go out in the background, at most `MAX_PROGRESS_WRITES` at once per event loop, and
-    only the newest status is written when several arrived while a write waited: waiting never
-    stalls on the Prefect API except for the final status, which is written before the wait
-    returns.
+    Writes go out in the background, at most `MAX_PROGRESS_WRITES` at once per event loop. A
+    status that is not final is written once it has held for `PROGRESS_SETTLE` seconds, and only
+    the newest status is written when several arrived meanwhile: waiting never stalls on the
+    Prefect API except for the final status, which is written at once, before the wait returns.
+    Without a ``key``, a job that finishes before its first write gets no artifact at all (it
+    would show nothing but "finished", which the task's state already says).
     """
 
     def __init__(self, key: str | None, job_id: str, logger: logging.Logger | Any) -> None:
@@ -135,10 +136,13 @@ class Progress:
         self._wanted: str | None = None
         self._written: str | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._hurry: asyncio.Event | None = None
 
     async def update(self, status: str) -> None:
         """Record ``status``; wait for the write only when the status is final."""
         self._wanted = status
+        if self._hurry is None:
+            self._hurry = asyncio.Event()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_newest())
             _background_writes.add(self._writer)
@@ -147,11 +151,18 @@ class Progress:
             await self.flush()
 
     async def flush(self) -> None:
-        """Wait until the newest recorded status is written (or its write failed)."""
+        """Write the newest recorded status now and wait until it is written (or failed)."""
+        if self._hurry is not None:
+            self._hurry.set()
         if self._writer is not None:
             await asyncio.shield(self._writer)
 
     async def _write_newest(self) -> None:
+        if self._hurry is not None and not self._hurry.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), PROGRESS_SETTLE)
+        if self._key is None and self._artifact_id is None and self._wanted in TERMINAL_STATUSES:
+            return  # an unkeyed artifact that would only say "finished": nobody waited on it
         async with _write_slot():
             for _ in range(len(_PROGRESS) + 1):  # each pass writes a newer status
                 status = self._wanted
@@ -232,9 +243,7 @@ async def _list_pending(client: Any, request_timeout: float) -> Listing:
             "the pending-job list request",
             request_timeout,
             _LOGGER,
-            list_pending_page,
-            client,
-            read,
+            partial(_native.list_pending_jobs, client, skip=read, limit=PAGE_SIZE),
         )
         size, count = read_page(page, statuses)
         read += size
@@ -335,12 +344,15 @@ async def wait_for_final_status(
     request_timeout: float,
     progress: Progress,
     logger: logging.Logger | Any,
+    just_submitted: bool = False,
 ) -> JobStatus:
     """Wait until ``job`` reaches a final status, logging every change; return that status.
 
     The first and the final status come from requests for this job; in between, the job is
     served by the process's shared status poller (one job-list request per round for every
-    waiting job) when its connection can list jobs, and polled on its own otherwise.
+    waiting job) when its connection can list jobs, and polled on its own otherwise. A job
+    ``just_submitted`` through such a connection is pending: its first status comes from the
+    poller too, which saves a request per job when many are submitted at once.
 
     Raises:
         JobTimeoutError: ``timeout`` ran out first (the job is cancelled if asked).
@@ -348,9 +360,11 @@ async def wait_for_final_status(
     """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
-    watch = _Watch(job, job_id, job_list_client(job), request_timeout, logger)
+    watch = _Watch(job, job_id, _native.job_connection(job), request_timeout, logger)
     last: JobStatus | None = None
-    status: JobStatus | None = await watch.request()
+    status: JobStatus | None = None
+    if not (just_submitted and watch.client is not None):
+        status = await watch.request()
     while True:
         if status is not None and status != last:
             logger.info(
@@ -361,21 +375,18 @@ async def wait_for_final_status(
             )
             await progress.update(status)
             last = status
-        assert last is not None  # the first status comes from a request
         if last in TERMINAL_STATUSES:
             return last
         now = time.monotonic()
         if deadline is not None and now >= deadline:
+            if last is None:  # nothing listed yet: ask once before giving up
+                status = await watch.request()
+                continue
             await progress.flush()
             raise await _timed_out(
-                job,
-                job_id,
-                last,
-                timeout=timeout,
-                cancel_on_timeout=cancel_on_timeout,
-                request_timeout=request_timeout,
-                logger=logger,
-            )
+                job, job_id, last, timeout=timeout, cancel_on_timeout=cancel_on_timeout,
+                request_timeout=request_timeout, logger=logger,
+            )  # fmt: skip
         interval = min(max(poll_interval, (now - started) * POLL_FRACTION), max_poll_interval)
         remaining = None if deadline is None else max(deadline - now, 0.0)
         status = await watch.check(
@@ -390,6 +401,7 @@ __all__ = [
     "MAX_CONSECUTIVE_POLL_ERRORS",
     "MAX_PROGRESS_WRITES",
     "POLL_FRACTION",
+    "PROGRESS_SETTLE",
     "Progress",
     "call_absorbing",
     "check_wait_arguments",
