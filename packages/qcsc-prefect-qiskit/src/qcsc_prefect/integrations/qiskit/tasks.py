@@ -10,6 +10,7 @@ The annotations are evaluated at import time on purpose (no ``from __future__ im
 annotations``): task parameter types stay real objects for Prefect and for introspection.
 """
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -217,10 +218,9 @@ async def _submit_and_wait(
     logger.info(
         "Submitted %s job %s (%d pubs) to %s.", primitive, job_id, input_count(pubs), backend_name
     )
-    status, result = await _wait_for_result(job, job_id, logger)
+    status, result, report = await _wait_for_result(job, job_id, logger)
     wall_seconds = time.perf_counter() - started
     finished = _native.utc_now()
-    report = await call_blocking(_native.job_service_report, job)
     await arecord_usage(
         usage_row(
             job, primitive=primitive, backend_name=backend_name, report=report, shots=shots,
@@ -228,7 +228,6 @@ async def _submit_and_wait(
         ),
         logger,
     )  # fmt: skip
-    logger.info("Job %s finished: %s in %.3f s.", job_id, status, wall_seconds)
 
     output = _native.build_fetch_output(
         job_id=job_id,
@@ -253,8 +252,13 @@ async def _submit_and_wait(
     return output
 
 
-async def _wait_for_result(job: Any, job_id: str, logger: Logger) -> tuple[JobStatus, Any]:
-    """Poll on the event loop (no thread held while the job runs), then download the result."""
+async def _wait_for_result(
+    job: Any, job_id: str, logger: Logger
+) -> tuple[JobStatus, Any, _native.ServiceReport]:
+    """Poll on the event loop (no thread held while the job runs), then download the result.
+
+    The job's metrics (timestamps and usage) are read at the same time as its result.
+    """
     status = await wait_for_final_status(
         job,
         job_id,
@@ -267,14 +271,15 @@ async def _wait_for_result(job: Any, job_id: str, logger: Logger) -> tuple[JobSt
         logger=logger,
         just_submitted=True,
     )
-    result = await call_absorbing(
+    download = call_absorbing(
         f"the result download of job {job_id}",
         DEFAULT_REQUEST_TIMEOUT,
         logger,
         _native.wait_for_result,
         job,
     )
-    return status, result
+    result, report = await asyncio.gather(download, call_blocking(_native.job_service_report, job))
+    return status, result, report
 
 
 __all__ = ["run_estimator_task", "run_sampler_task"]
