@@ -89,6 +89,11 @@ class StatusPoller:
         return self._task is not None and not self._task.done()
 
     @property
+    def busy(self) -> bool:
+        """Whether jobs wait on this poller (its rounds are shared with them)."""
+        return bool(self._waiters)
+
+    @property
     def idle(self) -> bool:
         """Whether no job waits and no round loop runs."""
         return not self._waiters and not self.running

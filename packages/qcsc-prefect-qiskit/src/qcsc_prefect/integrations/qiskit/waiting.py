@@ -27,7 +27,7 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 
 from . import _native
 from ._blocking import call_blocking_bounded
-from ._status_poller import MAX_PAGES, PAGE_SIZE, Listing, poller_for, read_page
+from ._status_poller import MAX_PAGES, PAGE_SIZE, Listing, StatusPoller, poller_for, read_page
 from .errors import InvalidInputError, JobTimeoutError, QCSCQiskitError
 from .jobs import TERMINAL_STATUSES, JobStatus
 from .retry import classify
@@ -301,11 +301,7 @@ class _Watch:
         Returns:
             The status, or ``None`` when only the raw listed status changed (nothing to report).
         """
-        poller = None
-        if self.client is not None:
-            poller = poller_for(
-                self.client, partial(_list_pending, self.client, self.request_timeout)
-            )
+        poller = self.poller()
         if poller is None:
             await asyncio.sleep(pause)
             return await self.request()
@@ -325,6 +321,12 @@ class _Watch:
         gone = update is not None and update.kind == "gone"
         self.trust_list = not (gone and status not in TERMINAL_STATUSES)
         return status
+
+    def poller(self) -> StatusPoller | None:
+        """The shared poller of this job's connection, or ``None`` (local mode, or paused)."""
+        if self.client is None:
+            return None
+        return poller_for(self.client, partial(_list_pending, self.client, self.request_timeout))
 
     async def request(self) -> JobStatus:
         """Ask the service for this job's status (transient failures absorbed)."""
@@ -351,8 +353,9 @@ async def wait_for_final_status(
     The first and the final status come from requests for this job; in between, the job is
     served by the process's shared status poller (one job-list request per round for every
     waiting job) when its connection can list jobs, and polled on its own otherwise. A job
-    ``just_submitted`` through such a connection is pending: its first status comes from the
-    poller too, which saves a request per job when many are submitted at once.
+    ``just_submitted`` while other jobs wait on that poller is pending: its first status comes
+    from the shared rounds too, which saves a request per job when many are submitted at once
+    (a lone job still asks at once, so a quick one is noticed without waiting for a round).
 
     Raises:
         JobTimeoutError: ``timeout`` ran out first (the job is cancelled if asked).
@@ -363,7 +366,8 @@ async def wait_for_final_status(
     watch = _Watch(job, job_id, _native.job_connection(job), request_timeout, logger)
     last: JobStatus | None = None
     status: JobStatus | None = None
-    if not (just_submitted and watch.client is not None):
+    shared = watch.poller()
+    if not (just_submitted and shared is not None and shared.busy):
         status = await watch.request()
     while True:
         if status is not None and status != last:
