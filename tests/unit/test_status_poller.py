@@ -12,6 +12,7 @@ from qcsc_prefect.integrations.qiskit._status_poller import (
     Listing,
     StatusPoller,
     Update,
+    poller_busy,
     poller_for,
     read_page,
 )
@@ -120,6 +121,23 @@ async def test_the_poller_stops_and_leaves_the_registry_when_nobody_waits() -> N
     assert poller.idle
     key = (id(asyncio.get_running_loop()), id(client))
     assert key not in _status_poller._pollers
+
+
+async def test_poller_busy_only_looks_and_says_whether_jobs_wait() -> None:
+    service = FakeService({"job": "QUEUED"})
+    client = object()
+    key = (id(asyncio.get_running_loop()), id(client))
+    assert not poller_busy(client)
+    assert key not in _status_poller._pollers  # looking created nothing
+    poller = poller_for(client, service.list_pending)
+    assert poller is not None and not poller_busy(client)  # registered, nobody waits yet
+    watching = asyncio.create_task(poller.watch("job", "QUEUED", timeout=0.1, interval=0.01))
+    await asyncio.sleep(0)
+    assert poller_busy(client)
+    assert not poller_busy(object())  # another connection's jobs do not share these rounds
+    assert await watching is None
+    await asyncio.sleep(0.05)
+    assert not poller_busy(client)
 
 
 def test_read_page_takes_the_status_from_the_job_state() -> None:

@@ -214,6 +214,17 @@ def poller_for(
         return None if entry.poller.failed_at is not None else entry.poller
 
 
+def poller_busy(client: object) -> bool:
+    """Whether jobs of ``client`` already wait on its poller on the running event loop.
+
+    Looks only: unlike `poller_for`, it never creates a poller.
+    """
+    key = (id(asyncio.get_running_loop()), id(client))
+    with _pollers_guard:
+        entry = _pollers.get(key)
+    return entry is not None and entry.poller.failed_at is None and entry.poller.busy
+
+
 def _forget(key: tuple[int, int]) -> None:
     with _pollers_guard:
         entry = _pollers.get(key)
@@ -237,6 +248,7 @@ __all__ = [
     "Listing",
     "StatusPoller",
     "Update",
+    "poller_busy",
     "poller_for",
     "read_page",
 ]

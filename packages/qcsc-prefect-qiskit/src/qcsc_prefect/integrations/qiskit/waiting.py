@@ -27,7 +27,7 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 
 from . import _native
 from ._blocking import call_blocking_bounded
-from ._status_poller import MAX_PAGES, PAGE_SIZE, Listing, StatusPoller, poller_for, read_page
+from ._status_poller import MAX_PAGES, PAGE_SIZE, Listing, poller_busy, poller_for, read_page
 from .errors import InvalidInputError, JobTimeoutError, QCSCQiskitError
 from .jobs import TERMINAL_STATUSES, JobStatus
 from .retry import classify
@@ -301,7 +301,11 @@ class _Watch:
         Returns:
             The status, or ``None`` when only the raw listed status changed (nothing to report).
         """
-        poller = self.poller()
+        poller = None
+        if self.client is not None:
+            poller = poller_for(
+                self.client, partial(_list_pending, self.client, self.request_timeout)
+            )
         if poller is None:
             await asyncio.sleep(pause)
             return await self.request()
@@ -321,12 +325,6 @@ class _Watch:
         gone = update is not None and update.kind == "gone"
         self.trust_list = not (gone and status not in TERMINAL_STATUSES)
         return status
-
-    def poller(self) -> StatusPoller | None:
-        """The shared poller of this job's connection, or ``None`` (local mode, or paused)."""
-        if self.client is None:
-            return None
-        return poller_for(self.client, partial(_list_pending, self.client, self.request_timeout))
 
     async def request(self) -> JobStatus:
         """Ask the service for this job's status (transient failures absorbed)."""
@@ -366,8 +364,7 @@ async def wait_for_final_status(
     watch = _Watch(job, job_id, _native.job_connection(job), request_timeout, logger)
     last: JobStatus | None = None
     status: JobStatus | None = None
-    shared = watch.poller()
-    if not (just_submitted and shared is not None and shared.busy):
+    if not (just_submitted and watch.client is not None and poller_busy(watch.client)):
         status = await watch.request()
     while True:
         if status is not None and status != last:
