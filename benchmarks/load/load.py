@@ -56,10 +56,6 @@ JOBS_PER_RUN = 10
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 #: How often one flow run is put back to Scheduled after its infrastructure died.
 MAX_RERUNS = 3
-# Seconds the emulator waits before answering each request: a nearby service. Results before the
-# emulator sent its answers without delay were taken at about the same latency, by accident
-# (Nagle's algorithm meeting delayed ACKs: ~44 ms per request).
-SERVICE_LATENCY = 0.04
 
 
 def _stack_module() -> ModuleType:
@@ -72,6 +68,8 @@ def _stack_module() -> ModuleType:
 
 
 stack = _stack_module()
+sys.path.insert(0, str(REPO / "benchmarks"))
+from runner.config import SERVICE_LATENCY  # noqa: E402  (the benchmarks' one latency model)
 
 
 def plan() -> list[tuple[str, list[int]]]:

@@ -186,6 +186,11 @@ _pollers: dict[tuple[int, int], _Entry] = {}
 _pollers_guard = threading.Lock()
 
 
+def _key(client: object) -> tuple[int, int]:
+    """The registry key of ``client``'s poller on the running event loop."""
+    return (id(asyncio.get_running_loop()), id(client))
+
+
 def poller_for(
     client: object, list_pending: Callable[[], Awaitable[Listing]]
 ) -> StatusPoller | None:
@@ -199,7 +204,7 @@ def poller_for(
         The poller, or ``None`` while listing through ``client`` is paused after a failure.
     """
     loop = asyncio.get_running_loop()
-    key = (id(loop), id(client))
+    key = _key(client)
     now = time.monotonic()
     with _pollers_guard:
         for other, old in list(_pollers.items()):
@@ -219,9 +224,8 @@ def poller_busy(client: object) -> bool:
 
     Looks only: unlike `poller_for`, it never creates a poller.
     """
-    key = (id(asyncio.get_running_loop()), id(client))
     with _pollers_guard:
-        entry = _pollers.get(key)
+        entry = _pollers.get(_key(client))
     return entry is not None and entry.poller.failed_at is None and entry.poller.busy
 
 

@@ -136,13 +136,11 @@ class Progress:
         self._wanted: str | None = None
         self._written: str | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._hurry: asyncio.Event | None = None
+        self._hurry = asyncio.Event()  # set: write without settling (final status, or a flush)
 
     async def update(self, status: str) -> None:
         """Record ``status``; wait for the write only when the status is final."""
         self._wanted = status
-        if self._hurry is None:
-            self._hurry = asyncio.Event()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_newest())
             _background_writes.add(self._writer)
@@ -152,13 +150,12 @@ class Progress:
 
     async def flush(self) -> None:
         """Write the newest recorded status now and wait until it is written (or failed)."""
-        if self._hurry is not None:
-            self._hurry.set()
+        self._hurry.set()
         if self._writer is not None:
             await asyncio.shield(self._writer)
 
     async def _write_newest(self) -> None:
-        if self._hurry is not None and not self._hurry.is_set():
+        if not self._hurry.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._hurry.wait(), PROGRESS_SETTLE)
         if self._key is None and self._artifact_id is None and self._wanted in TERMINAL_STATUSES:
