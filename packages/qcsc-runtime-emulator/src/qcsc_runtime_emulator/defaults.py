@@ -5,6 +5,9 @@ from __future__ import annotations
 DEFAULT_API_KEY = "qcsc-emulator-api-key"
 """API key the emulator accepts unless another one is configured."""
 
+API_KEY_ENV = "QCSC_EMULATOR_API_KEY"
+"""Environment variable ``qcsc-runtime-emulator serve`` reads its API key from."""
+
 DEFAULT_INSTANCE = "crn:v1:bluemix:public:quantum-computing:us-east:a/emulator:emulator::"
 """Service CRN of the single instance the emulator serves."""
 
