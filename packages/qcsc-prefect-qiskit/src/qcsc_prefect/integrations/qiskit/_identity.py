@@ -1,15 +1,18 @@
 """The identity of a robust submission: what makes two submit calls "the same job".
 
 With an input digest the identity is the digest (any flow run, any host, same inputs: same job).
-Without one it is the *run identity*: the flow run, the inputs, and how many identical
-submissions this attempt of the flow run made before. That is stable across task retries (the
-same task run) and flow retries (Prefect gives the retried calls new task-run ids, but the
-same flow run and the same call order), and new for every new flow run.
+Without one it is the *call identity*: the flow run, the inputs, and how many identical
+submissions this attempt of the flow run made before this one. That is stable across task
+retries (the same task run carries it) and flow retries (the retried attempt makes the same calls
+in the same order), and new for every new flow run.
 
-Counting "how many identical submissions before" needs memory, and Prefect asks for the cache key
-(in the task's cache-key function) before the task body runs; both must see the same identity
-for the same task run. `RUN_IDENTITIES` is that memory: a documented, bounded, per-process table
-that the default cache-key functions and the submit step both read through `run_identity`.
+Only the flow's own process sees the order of the calls: task runners such as Dask or Ray run
+the task in another process, where a counter would start from zero for every worker and merge
+distinct calls. So the identity is given where the call is made, by `SubmitTask` (``.submit()``,
+``.map()`` or a direct call), and travels to wherever the task runs as an attribute of the task
+object the runner ships. `OCCURRENCES` counts calls per flow-run attempt in the calling process;
+it is never consulted where the task runs. A task that arrives without an identity (called
+inside another task on a remote worker) is refused before anything is posted.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
+from prefect.client.schemas.objects import State
+from prefect.utilities.collections import visit_collection
 
 from .blocks import QiskitRuntimeConfig
 from .cache import idempotency_tag
@@ -35,9 +41,15 @@ if TYPE_CHECKING:
 
     from .jobs import PrimitiveName
 
-#: How many task runs and flow-run attempts one process remembers (oldest forgotten first). A
-#: forgotten entry only matters for a retry of a run older than the last 10,000 submissions.
+#: How many flow-run attempts one process keeps counters for (oldest forgotten first). A
+#: forgotten counter only matters for a flow run still making calls after 10,000 newer ones.
 MEMORY: Final = 10_000
+
+#: The attribute of a submit task object that carries its call identity to the worker.
+CALL_IDENTITY_ATTRIBUTE: Final = "_qcsc_call_identity"
+
+#: The inputs part of an identity whose inputs were still futures when the call was made.
+_PENDING: Final = "pending"
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,7 @@ class SubmissionIdentity:
     """Who a submission is, for locking and job lookup.
 
     Attributes:
-        key: The idempotency key (the digest, or the run identity).
+        key: The idempotency key (the digest, or the call identity).
         tag: The job tag derived from it (``[a-z0-9-]``, carried by the job).
         earlier_attempt_possible: Whether an earlier attempt may already have posted the job
             (a digest, a task retry or a flow retry): the tag is looked up before posting.
@@ -61,38 +73,48 @@ class SubmissionIdentity:
         return f"qcsc-qiskit-submit-{self.tag}"
 
 
-class RunIdentities:
-    """Bounded per-process memory of run identities, by task-run id (thread-safe)."""
+@dataclass(frozen=True)
+class CallIdentity:
+    """The identity a submit call was given where it was made (see the module docstring).
+
+    Attributes:
+        flow_run_id: The flow run (or subflow run) that made the call.
+        inputs: The digest of the call's inputs, or ``None`` when they were futures then (the
+            task computes it once they are resolved).
+        occurrence: How many calls with the same inputs this flow-run attempt made before.
+    """
+
+    flow_run_id: str
+    inputs: str | None
+    occurrence: str
+
+    def key(self, primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:
+        """The identity string, with the inputs digested now if they were futures before."""
+        inputs = self.inputs if self.inputs is not None else _inputs_digest(primitive, parameters)
+        return f"{primitive}:flow-run:{self.flow_run_id}:{inputs}:{self.occurrence}"
+
+
+class Occurrences:
+    """Bounded per-process call counters, one per flow-run attempt (thread-safe)."""
 
     def __init__(self, memory: int = MEMORY) -> None:
         self._memory = memory
-        self._by_task_run: dict[UUID, str] = {}
-        self._occurrences: dict[tuple[UUID, int], Counter[str]] = {}
+        self._counters: dict[tuple[UUID, int], Counter[str]] = {}
         self._guard = threading.Lock()
 
-    def get_or_assign(self, task_run_id: UUID, flow_run_id: UUID, attempt: int, inputs: str) -> str:
-        """Return the identity of ``task_run_id``, assigning the next occurrence if new."""
+    def next(self, flow_run_id: UUID, attempt: int, inputs: str) -> int:
+        """Return how many calls with ``inputs`` this attempt made before, and count this one."""
         with self._guard:
-            known = self._by_task_run.get(task_run_id)
-            if known is not None:
-                return known
-            counter = self._occurrences.setdefault((flow_run_id, attempt), Counter())
+            counter = self._counters.setdefault((flow_run_id, attempt), Counter())
             occurrence = counter[inputs]
             counter[inputs] += 1
-            identity = f"flow-run:{flow_run_id}:{inputs}:{occurrence}"
-            self._by_task_run[task_run_id] = identity
-            _forget_oldest(self._by_task_run, self._memory)
-            _forget_oldest(self._occurrences, self._memory)
-            return identity
+            while len(self._counters) > self._memory:
+                del self._counters[next(iter(self._counters))]  # insertion order: oldest first
+            return occurrence
 
 
-def _forget_oldest(table: dict[Any, Any], memory: int) -> None:
-    while len(table) > memory:
-        del table[next(iter(table))]  # dicts keep insertion order: the first keys are oldest
-
-
-#: The process's run identities (see the module docstring).
-RUN_IDENTITIES: Final = RunIdentities()
+#: The calling process's counters (see the module docstring).
+OCCURRENCES: Final = Occurrences()
 
 
 def _inputs_digest(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:
@@ -115,11 +137,58 @@ def _inputs_digest(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> s
         return "invalid-input"  # the submit step rejects it before anything is posted
 
 
+def _holds_futures(parameters: Mapping[str, Any]) -> bool:
+    """Whether some argument is still a future or a state (resolved only where the task runs)."""
+    found: list[object] = []
+
+    def look(value: object) -> object:
+        if isinstance(value, (PrefectFuture, State)):
+            found.append(value)
+        return value
+
+    visit_collection(dict(parameters), visit_fn=look, return_data=False)
+    return bool(found)
+
+
+def assign_call_identity(
+    primitive: PrimitiveName, parameters: Mapping[str, Any]
+) -> CallIdentity | None:
+    """Give a submit call made in this process its identity, or ``None`` if it needs none.
+
+    A call with an input digest, a call outside a flow run and a call made inside a task that
+    runs on a remote worker (where the flow's call order is not known) get none.
+    """
+    if parameters.get("input_digest") is not None:
+        return None
+    flow_ctx = FlowRunContext.get()
+    if flow_ctx is None or flow_ctx.flow_run is None or flow_ctx.detached:
+        return None
+    flow_run = flow_ctx.flow_run
+    inputs = None if _holds_futures(parameters) else _inputs_digest(primitive, parameters)
+    occurrence = OCCURRENCES.next(flow_run.id, flow_run.run_count, inputs or _PENDING)
+    label = str(occurrence) if inputs is not None else f"{_PENDING}-{occurrence}"
+    return CallIdentity(str(flow_run.id), inputs, label)
+
+
+def _no_identity_error(primitive: PrimitiveName) -> InvalidInputError:
+    return InvalidInputError(
+        f"submit_{primitive}_job_task was called without input_digest inside a task that runs on "
+        "a remote task-runner worker (Dask, Ray): only the flow's own process knows the order "
+        "of its calls, so this call has no identity that would survive a retry, and it was not "
+        f"submitted. Submit it from the flow (submit_{primitive}_job_task.submit(...)), or pass "
+        f"input_digest=build_qiskit_{primitive}_input_digest(...).",
+        argument="input_digest",
+    )
+
+
 def run_identity(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> tuple[str, bool]:
-    """Return the run identity of the running submit task, and whether it may repeat.
+    """Return the call identity of the running submit task, and whether it may repeat.
 
     The second value says whether an earlier attempt of the same submission may exist (a task
     or a flow retry).
+
+    Raises:
+        InvalidInputError: The task carries no call identity and runs where none can be given.
     """
     task_ctx = TaskRunContext.get()
     if task_ctx is None:  # only for type narrowing: the submit tasks always have a context
@@ -131,9 +200,10 @@ def run_identity(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> tup
     maybe_earlier = task_run.run_count > 1 or attempt > 1
     if task_run.flow_run_id is None:
         return f"{primitive}:task-run:{task_run.id}", maybe_earlier
-    inputs = _inputs_digest(primitive, parameters)
-    identity = RUN_IDENTITIES.get_or_assign(task_run.id, task_run.flow_run_id, attempt, inputs)
-    return f"{primitive}:{identity}", maybe_earlier
+    carried = getattr(task_ctx.task, CALL_IDENTITY_ATTRIBUTE, None)
+    if not isinstance(carried, CallIdentity):
+        raise _no_identity_error(primitive)
+    return carried.key(primitive, parameters), maybe_earlier
 
 
 def run_cache_key(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:
@@ -173,9 +243,12 @@ def identify(
 
 
 __all__ = [
-    "RUN_IDENTITIES",
-    "RunIdentities",
+    "CALL_IDENTITY_ATTRIBUTE",
+    "OCCURRENCES",
+    "CallIdentity",
+    "Occurrences",
     "SubmissionIdentity",
+    "assign_call_identity",
     "identify",
     "run_cache_key",
     "run_identity",

@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from prefect import task
 from prefect.context import TaskRunContext
 
 from . import _native, _reconcile
@@ -41,6 +40,7 @@ from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
 from ._prepare import aprepare_inputs, build_native
 from ._submit_cache import current_cache_entry
+from ._submit_task import submit_task
 from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .cache import qiskit_estimator_submit_cache_key, qiskit_sampler_submit_cache_key
@@ -562,7 +562,8 @@ def _default_estimator_submit_key(context: TaskRunContext, parameters: dict[str,
 # --------------------------------------------------------------------------- tasks
 
 
-@task(
+@submit_task(
+    "sampler",
     name="submit_sampler_job_task",
     task_run_name=primitive_run_name("submit", "sampler"),
     retries=0,
@@ -617,7 +618,8 @@ async def submit_sampler_job_task(
     )
 
 
-@task(
+@submit_task(
+    "estimator",
     name="submit_estimator_job_task",
     task_run_name=primitive_run_name("submit", "estimator"),
     retries=0,
