@@ -8,6 +8,7 @@ change the library (and ``docs/development.md``) before changing the test.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import json
 import logging
@@ -160,6 +161,67 @@ async def test_task_retries_keep_the_task_run_and_flow_retries_create_new_ones()
     assert task_counts == [1, 2, 1, 2]
     assert set(parents) == set(flow_runs) == {flow_runs[0]}
     assert flow_counts == [1, 1, 2, 2]
+
+
+async def test_the_runner_runs_the_task_object_it_was_handed() -> None:
+    """A call identity rides on a copy of the submit task: the running task must be that copy.
+
+    Both the cache-key function and the body read ``TaskRunContext.task``; Dask and Ray ship
+    the same object by pickling (tests/runners check those).
+    """
+    seen: list[str | None] = []
+
+    def key_of(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+        seen.append(getattr(context.task, "carried", None))
+        return _unique("carried")
+
+    @task(cache_key_fn=key_of)
+    def body() -> None:
+        task_ctx = TaskRunContext.get()
+        assert task_ctx is not None
+        seen.append(getattr(task_ctx.task, "carried", None))
+
+    @flow
+    def run() -> None:
+        futures = []
+        for label in ("first", "second"):
+            carrier = copy.copy(body)
+            carrier.carried = label  # type: ignore[attr-defined]
+            futures.append(carrier.submit())
+        for future in futures:
+            future.result()
+        called = copy.copy(body)
+        called.carried = "called"  # type: ignore[attr-defined]
+        called()
+
+    run()
+    assert sorted(seen) == sorted(["first", "first", "second", "second", "called", "called"])
+
+
+def test_with_options_builds_a_plain_task() -> None:
+    """Why `SubmitTask.with_options` restores its class: Prefect's builds a `Task`."""
+
+    class Subclass(prefect.Task[..., None]):
+        pass
+
+    made = Subclass(fn=lambda: None, name="subclass").with_options(retries=1)
+    assert type(made) is prefect.Task
+
+
+async def test_each_flow_attempt_has_its_own_run_count_where_calls_are_made() -> None:
+    """Call counters are kept per (flow run, ``run_count``): the flow's process sees 1, then 2."""
+    contexts: list[int] = []
+
+    @flow(retries=1, retry_delay_seconds=0)
+    def run() -> None:
+        flow_ctx = FlowRunContext.get()
+        assert flow_ctx is not None and flow_ctx.flow_run is not None
+        contexts.append(flow_ctx.flow_run.run_count)
+        if len(contexts) == 1:
+            raise RuntimeError("first flow attempt")
+
+    run()
+    assert contexts == [1, 2]
 
 
 # --------------------------------------------------------------------------- caching
