@@ -24,10 +24,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
-from prefect.client.schemas.objects import State
 from prefect.utilities.collections import visit_collection
 
 from .blocks import QiskitRuntimeConfig

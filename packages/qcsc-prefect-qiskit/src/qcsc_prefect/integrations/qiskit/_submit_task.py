@@ -10,7 +10,6 @@ cache key function and the task body read the same identity wherever the task ru
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from prefect import Task
@@ -21,6 +20,8 @@ from prefect.utilities.engine import resolve_inputs_sync
 from ._identity import CALL_IDENTITY_ATTRIBUTE, assign_call_identity
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .jobs import PrimitiveName
 
 P = ParamSpec("P")
