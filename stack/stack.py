@@ -1,20 +1,27 @@
 """A production-shaped local stack: PostgreSQL, Prefect server, Runtime emulator, workers.
 
 ``python stack/stack.py up`` brings the stack up under ``.stack/`` (or ``--dir``) and writes
-``<dir>/env``: the ``KEY=VALUE`` lines a process exports to join the stack (Prefect API, submit
-lock, shared result storage, the emulator's client variables). ``down`` stops everything and is
-safe to repeat; ``down --clean`` also deletes the directory. Every listener binds 127.0.0.1.
+``<dir>/env``: the ``KEY=VALUE`` lines a process exports to join the stack (Prefect API and its
+auth string, submit lock, shared result storage, the emulator's client variables). ``down``
+stops everything and is safe to repeat; ``down --clean`` also deletes the directory. Every
+listener binds 127.0.0.1.
 
-Layout of the state directory::
+Secure by default: the Prefect server requires its auth string (HTTP basic auth) on every API
+request but its health probes; the lock role may only connect to the lock database (advisory
+locks need nothing more); no secret is passed on a command line; the data directories are
+readable by their owner only.
+
+Layout of the state directory (mode 0711: ``postgres`` must traverse it to reach ``pg/``)::
 
     state.json        ports and process ids (no secrets)
-    secrets.json      generated passwords and the emulator API key (mode 0600)
+    secrets.json      generated passwords, the Prefect API auth string, the emulator API key (0600)
     env               what a joining process exports (mode 0600)
     pg/               PostgreSQL cluster (owned by the ``postgres`` user when run as root)
-    server/           the Prefect server's PREFECT_HOME and log
-    emulator/         the emulator's persisted jobs and results, its log
-    results/          the shared result storage (stands in for NFS or object storage)
+    server/           the Prefect server's PREFECT_HOME and log (0700)
+    emulator/         the emulator's API key file, persisted jobs and results, its log (0700)
+    results/          the shared result storage, stands in for NFS or object storage (0700)
     hosts/<name>/     one simulated host per worker: HOME, PREFECT_HOME, lock dir, local storage
+                      (hosts/ is 0700)
 
 ``up`` is idempotent: running pieces are left alone, stopped ones are started again with the
 same ports, passwords and data.
@@ -100,19 +107,27 @@ class Secrets:
     prefect_password: str
     lock_password: str
     emulator_api_key: str
+    #: ``user:password`` the Prefect server requires (HTTP basic auth) on its API.
+    prefect_auth_string: str
 
     @classmethod
     def load_or_create(cls, path: Path) -> Secrets:
-        """Read the stack's secrets, generating them on the first run."""
-        if path.exists():
-            return cls(**json.loads(path.read_text()))
-        created = cls(
-            prefect_password=secrets.token_hex(16),
-            lock_password=secrets.token_hex(16),
-            emulator_api_key=secrets.token_hex(20),
-        )
-        _write_atomic(path, json.dumps(asdict(created)) + "\n", mode=0o600)
-        return created
+        """Read the stack's secrets, generating any that is missing (all on the first run).
+
+        A ``secrets.json`` written before a secret existed gets it added, so an existing stack
+        keeps its passwords and data when it is brought up again.
+        """
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        generators = {
+            "prefect_password": lambda: secrets.token_hex(16),
+            "lock_password": lambda: secrets.token_hex(16),
+            "emulator_api_key": lambda: secrets.token_hex(20),
+            "prefect_auth_string": lambda: f"qcsc:{secrets.token_hex(24)}",
+        }
+        values = {name: stored.get(name) or make() for name, make in generators.items()}
+        if values != stored or path.stat().st_mode & 0o077:
+            _write_atomic(path, json.dumps(values) + "\n", mode=0o600)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,13 @@ def _write_atomic(path: Path, text: str, *, mode: int) -> None:
         handle.write(text)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+def _private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) and make it readable by its owner only."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
 
 
 def free_port() -> int:
@@ -373,17 +395,39 @@ class Postgres:
         argv += ["-U", "postgres", "--data-only", database]
         return self._run(argv).stdout
 
-    def ensure_database(self, database: str, role: str, password: str) -> None:
-        """Create ``role`` (login, given password) and ``database`` owned by it, idempotently."""
+    def ensure_database(
+        self, database: str, role: str, password: str, *, connect_only: bool = False
+    ) -> None:
+        """Create ``role`` (login, given password, no special powers) and ``database``.
+
+        Idempotent. No other role may connect to ``database`` (``PUBLIC`` loses its default
+        ``CONNECT`` and ``TEMP``). Privileges are set again on every call, so an older stack
+        is brought to the same state.
+
+        Args:
+            database: The database.
+            role: The login role that uses it.
+            password: The role's password (sent over stdin, never argv).
+            connect_only: ``False``: ``role`` owns ``database``. ``True``: the superuser owns
+                it and ``role`` may only connect: no table, schema or temporary table, which
+                is all advisory locks need.
+        """
+        owner = "postgres" if connect_only else role
         self.psql(
             f"""
             SELECT format('CREATE ROLE %I LOGIN', '{role}')
               WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') \\gexec
-            ALTER ROLE "{role}" WITH LOGIN PASSWORD '{password}';
-            SELECT format('CREATE DATABASE %I OWNER %I', '{database}', '{role}')
+            ALTER ROLE "{role}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
+              NOBYPASSRLS PASSWORD '{password}';
+            SELECT format('CREATE DATABASE %I OWNER %I', '{database}', '{owner}')
               WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{database}') \\gexec
+            ALTER DATABASE "{database}" OWNER TO "{owner}";
+            REVOKE ALL ON DATABASE "{database}" FROM PUBLIC;
+            GRANT CONNECT ON DATABASE "{database}" TO "{role}";
             """
         )
+        if connect_only:  # PostgreSQL < 15 lets PUBLIC create in schema public
+            self.psql("REVOKE CREATE ON SCHEMA public FROM PUBLIC;", database=database)
 
 
 def find_pg_bindir(*, install: bool) -> Path:
@@ -445,7 +489,7 @@ class Stack:
     def up(self, options: Options) -> dict[str, str]:
         """Bring every component up (idempotently) and return the joining environment."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.dir.chmod(0o755)  # postgres must traverse it to reach pg/
+        self.dir.chmod(0o711)  # postgres must traverse it to reach pg/; nobody lists it
         (self.dir / ".gitignore").write_text("*\n")
         state = State.load(self.state_path)
         creds = Secrets.load_or_create(self.dir / "secrets.json")
@@ -459,7 +503,7 @@ class Stack:
         postgres.init()
         postgres.start()
         postgres.ensure_database(PREFECT_DB, PREFECT_ROLE, creds.prefect_password)
-        postgres.ensure_database(LOCK_DB, LOCK_ROLE, creds.lock_password)
+        postgres.ensure_database(LOCK_DB, LOCK_ROLE, creds.lock_password, connect_only=True)
         self._start_server(state, creds, options)
         state.save(self.state_path)
         emulator_env = self._emulator_env(state, emulator_started, options)
@@ -476,22 +520,19 @@ class Stack:
     def _start_emulator(self, state: State, creds: Secrets, options: Options) -> bool:
         if _alive(state.emulator_pid):
             return False
-        emu_dir = self.dir / "emulator"
-        emu_dir.mkdir(parents=True, exist_ok=True)
+        emu_dir = _private_dir(self.dir / "emulator")
         describe = emu_dir / "describe.json"
         describe.unlink(missing_ok=True)
-        # The API key goes in through the environment, not argv (argv is world-readable in ps).
-        code = (
-            "import os, sys\n"
-            "from qcsc_runtime_emulator.cli import main\n"
-            "key = os.environ.pop('QCSC_STACK_EMULATOR_KEY')\n"
-            "sys.exit(main(sys.argv[1:] + ['--api-key', key]))\n"
-        )
+        # The API key goes in through a 0600 file, never argv (argv is world-readable in ps).
+        key_file = emu_dir / "api-key"
+        _write_atomic(key_file, creds.emulator_api_key + "\n", mode=0o600)
         argv = [
             sys.executable,
-            "-c",
-            code,
+            "-m",
+            "qcsc_runtime_emulator.cli",
             "serve",
+            "--api-key-file",
+            str(key_file),
             "--host",
             "127.0.0.1",
             "--port",
@@ -501,8 +542,7 @@ class Stack:
             "--queue-delay",
             str(options.emulator_queue_delay),
         ]
-        env = {**_base_env(), "QCSC_STACK_EMULATOR_KEY": creds.emulator_api_key}
-        state.emulator_pid = _spawn(argv, env=env, log=describe, cwd=self.dir)
+        state.emulator_pid = _spawn(argv, env=_base_env(), log=describe, cwd=self.dir)
         return True
 
     def _emulator_env(self, state: State, started: bool, options: Options) -> dict[str, str]:
@@ -521,7 +561,7 @@ class Stack:
         raise StackError(f"the emulator did not start within {options.timeout} s")
 
     def _server_env(self, state: State, creds: Secrets) -> dict[str, str]:
-        home = self.dir / "server" / "home"
+        home = _private_dir(self.dir / "server") / "home"
         home.mkdir(parents=True, exist_ok=True)
         url = (
             f"postgresql+asyncpg://{PREFECT_ROLE}:{creds.prefect_password}"
@@ -535,6 +575,9 @@ class Stack:
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": str(state.server_port),
             "PREFECT_API_URL": f"http://127.0.0.1:{state.server_port}/api",
+            # Every API request but GET /api/health and /api/ready needs this (basic auth).
+            "PREFECT_SERVER_API_AUTH_STRING": creds.prefect_auth_string,
+            "PREFECT_API_AUTH_STRING": creds.prefect_auth_string,
         }
 
     def _start_server(self, state: State, creds: Secrets, options: Options) -> None:
@@ -565,6 +608,7 @@ class Stack:
         )
         return {
             "PREFECT_API_URL": f"http://127.0.0.1:{state.server_port}/api",
+            "PREFECT_API_AUTH_STRING": creds.prefect_auth_string,
             "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": f"local-file-system/{RESULTS_BLOCK}",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
@@ -587,7 +631,7 @@ class Stack:
 
     def _prefect_setup(self, env: dict[str, str], options: Options) -> None:
         """Save the shared-results block and create the work pool (in a child with the env)."""
-        self.results_dir.mkdir(parents=True, exist_ok=True)
+        _private_dir(self.results_dir)  # job results and references: owner only
         home = self.dir / "server" / "client-home"
         child_env = {**_base_env(), **env, "PREFECT_HOME": str(home)}
         argv = [
@@ -663,6 +707,7 @@ def host_env(host_dir: Path, joining_env: dict[str, str]) -> dict[str, str]:
         host_dir: The host's private directory (created).
         joining_env: The stack's ``env`` file contents: the only thing hosts share.
     """
+    _private_dir(host_dir.parent)  # hosts/: each host's storage holds results
     for sub in ("home", "prefect-home", "locks", "storage"):
         (host_dir / sub).mkdir(parents=True, exist_ok=True)
     return {
@@ -731,6 +776,7 @@ def _summary(stack: Stack) -> str:
         lines.append(f"  {key}: {json.dumps(status[key])}")
     lines.append(f"  results block: local-file-system/{RESULTS_BLOCK} -> {stack.results_dir}")
     lines.append(f"  join with: set -a; . {stack.env_path}; set +a   (mode 0600, holds secrets)")
+    lines.append("  UI login: the value of PREFECT_API_AUTH_STRING in that file")
     return "\n".join(lines)
 
 

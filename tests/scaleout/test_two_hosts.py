@@ -1,21 +1,18 @@
 """Two hosts, one PostgreSQL-backed Prefect server, one emulator: one job per input.
 
-The stack is the real one from ``stack/stack.py`` (PostgreSQL 15 run as ``postgres``, a Prefect
-server on it, the Runtime emulator), brought up in a temporary directory on free loopback ports.
-Each "host" is a subprocess with its own HOME, PREFECT_HOME, lock directory and local result
-storage; they share only the stack's ``env`` (Prefect API, lock URL, shared results block,
+The stack is the real one from ``stack/stack.py`` (the ``stack`` fixture of this directory's
+conftest: PostgreSQL 15 run as ``postgres``, an authenticated Prefect server on it, the Runtime
+emulator), brought up in a temporary directory on free loopback ports. Each "host" is a
+subprocess with its own HOME, PREFECT_HOME, lock directory and local result storage; they share
+only the stack's ``env`` (Prefect API and its auth string, lock URL, shared results block,
 emulator). Both submit the same global-scope inputs at the same moment.
-
-Skipped only when PostgreSQL's server binaries are absent and cannot be installed.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -24,46 +21,11 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 HOST = Path(__file__).with_name("host.py")
 INPUTS = 5
 #: Generous bounds: the hosts import Prefect and Qiskit on a small, possibly busy machine.
 READY_TIMEOUT = 120.0
 RUN_TIMEOUT = 120.0
-
-
-def _load_stack_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("qcsc_stack", REPO / "stack" / "stack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-stack_module = _load_stack_module()
-
-
-@pytest.fixture(scope="module")
-def stack() -> Any:
-    try:
-        stack_module.find_pg_bindir(install=True)
-    except stack_module.StackError as exc:
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    directory = Path(tempfile.mkdtemp(prefix="qcsc-scaleout-"))
-    cmd = [sys.executable, str(REPO / "stack" / "stack.py")]
-    try:
-        up = subprocess.run(
-            [*cmd, "up", "--dir", str(directory), "--workers", "0", "--no-ui", "--timeout", "90"],
-            capture_output=True,
-            text=True,
-            timeout=150,
-            check=False,
-        )
-        assert up.returncode == 0, up.stderr[-3000:]
-        yield stack_module.Stack(directory)
-    finally:
-        subprocess.run([*cmd, "down", "--dir", str(directory), "--clean"], timeout=90, check=False)
 
 
 def _emulator_jobs(emulator_url: str) -> list[dict[str, Any]]:
@@ -75,10 +37,12 @@ def _emulator_jobs(emulator_url: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(360)
-def test_two_hosts_submit_each_input_once(stack: Any) -> None:
+def test_two_hosts_submit_each_input_once(stack: Any, stack_module: ModuleType) -> None:
     joining = stack_module.read_env_file(stack.env_path)
     assert stack.env_path.stat().st_mode & 0o077 == 0, ".stack/env must be owner-only"
-    work = stack.dir / "test"
+    assert joining.get("PREFECT_API_AUTH_STRING"), "the hosts must authenticate to the server"
+    earlier_jobs = {job["id"] for job in _emulator_jobs(joining["QCSC_EMULATOR_URL"])}
+    work = stack.dir / "test-two-hosts"
     work.mkdir()
     go = work / "go"
     hosts: list[tuple[str, subprocess.Popen[str], Path]] = []
@@ -116,7 +80,11 @@ def test_two_hosts_submit_each_input_once(stack: Any) -> None:
                 proc.kill()
                 proc.communicate()
 
-    jobs = _emulator_jobs(joining["QCSC_EMULATOR_URL"])
+    jobs = [
+        job
+        for job in _emulator_jobs(joining["QCSC_EMULATOR_URL"])
+        if job["id"] not in earlier_jobs  # other tests share this stack
+    ]
     assert results["host-a"] == results["host-b"], "the hosts got different jobs"
     assert len(results["host-a"]) == INPUTS
     assert len(jobs) == INPUTS, (
@@ -131,7 +99,12 @@ def test_two_hosts_submit_each_input_once(stack: Any) -> None:
     postgres = stack_module.Postgres(stack.pg_dir, state.pg_port)
     dump = postgres.dump(stack_module.PREFECT_DB)
     assert "scaleout-two-hosts" in dump, "the dump should hold the flow runs"
-    for secret_name in ("lock_password", "emulator_api_key", "prefect_password"):
+    for secret_name in (
+        "lock_password",
+        "emulator_api_key",
+        "prefect_password",
+        "prefect_auth_string",
+    ):
         assert creds[secret_name] not in dump, f"{secret_name} found in the Prefect database"
     counts = postgres.psql(
         "SELECT (SELECT count(*) FROM log), (SELECT count(*) FROM flow_run);",
