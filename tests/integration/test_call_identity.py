@@ -99,3 +99,27 @@ async def test_direct_calls_and_submits_in_one_flow_are_all_distinct(
     job_ids = await mixed()
     assert len(set(job_ids)) == 2
     assert runtime_emulator.control.job_count() == 2
+
+
+async def test_subflow_submissions_are_distinct_and_kept_on_a_parent_retry(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    @flow
+    def child() -> list[str]:
+        futures = [
+            submit_sampler_job_task.submit([isa_bell], runtime_config=_config(), shots=16)
+            for _ in range(2)
+        ]
+        return [future.result().job_id for future in futures]
+
+    @flow(retries=1, retry_delay_seconds=0)
+    def parent(attempts: list[int]) -> list[str]:
+        job_ids = child() + child()
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("the parent failed after its subflows submitted")
+        return job_ids
+
+    job_ids = parent([])
+    assert len(set(job_ids)) == 4
+    assert runtime_emulator.control.job_count() == 4

@@ -4,7 +4,9 @@ With an input digest the identity is the digest (any flow run, any host, same in
 Without one it is the *call identity*: the flow run, the inputs, and how many identical
 submissions this attempt of the flow run made before this one. That is stable across task
 retries (the same task run carries it) and flow retries (the retried attempt makes the same calls
-in the same order), and new for every new flow run.
+in the same order), and new for every new flow run. In a subflow, "the flow run" is the path to
+it from its top-level flow run (`FlowScopes`): a parent's retry runs its subflows again as new
+subflow runs, which must reuse the jobs of the first ones.
 
 Only the flow's own process sees the order of the calls: task runners such as Dask or Ray run
 the task in another process, where a counter would start from zero for every worker and merge
@@ -24,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import PrefectFuture
@@ -38,6 +41,8 @@ from .errors import InvalidInputError
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from uuid import UUID
+
+    from prefect.client.schemas.objects import FlowRun
 
     from .jobs import PrimitiveName
 
@@ -78,7 +83,8 @@ class CallIdentity:
     """The identity a submit call was given where it was made (see the module docstring).
 
     Attributes:
-        flow_run_id: The flow run (or subflow run) that made the call.
+        flow_run_id: The scope of the flow run that made the call: its id, or for a subflow
+            run the path to it from its top-level flow run (`FlowScopes`).
         inputs: The digest of the call's inputs, or ``None`` when they were futures then (the
             task computes it once they are resolved).
         occurrence: How many calls with the same inputs this flow-run attempt made before.
@@ -115,6 +121,55 @@ class Occurrences:
 
 #: The calling process's counters (see the module docstring).
 OCCURRENCES: Final = Occurrences()
+
+
+class FlowScopes:
+    """Where a flow run's calls are counted: stable across retries of its parent flows.
+
+    A top-level flow run is its own scope (its id). A subflow run is new for every attempt of
+    its parent, but the task run Prefect creates in the parent to track it is not: the server
+    keeps one task run per (parent flow run, task key, dynamic key), and the dynamic key counts
+    the parent attempt's calls of that subflow. So a subflow's scope is its parent's scope plus
+    that tracking task run's key and dynamic key, read once from the Prefect API and
+    remembered (bounded; derivable again at any time).
+    """
+
+    def __init__(self, memory: int = MEMORY) -> None:
+        self._memory = memory
+        self._known: dict[UUID, str] = {}
+        self._guard = threading.Lock()
+
+    def scope_of(self, flow_run: FlowRun) -> str:
+        """Return the scope of ``flow_run``'s submit calls."""
+        if flow_run.parent_task_run_id is None:
+            return str(flow_run.id)
+        with self._guard:
+            known = self._known.get(flow_run.id)
+        if known is not None:
+            return known
+        scope = self._read_scope(flow_run)
+        with self._guard:
+            self._known[flow_run.id] = scope
+            while len(self._known) > self._memory:
+                del self._known[next(iter(self._known))]
+        return scope
+
+    @staticmethod
+    def _read_scope(flow_run: FlowRun) -> str:
+        path: list[str] = []
+        with get_client(sync_client=True) as client:
+            run = flow_run
+            while run.parent_task_run_id is not None:
+                tracking = client.read_task_run(run.parent_task_run_id)
+                path.append(f"{tracking.task_key}:{tracking.dynamic_key}")
+                if tracking.flow_run_id is None:
+                    break
+                run = client.read_flow_run(tracking.flow_run_id)
+        return "/".join([str(run.id), *reversed(path)])
+
+
+#: The scopes of the subflow runs this process made calls in.
+SCOPES: Final = FlowScopes()
 
 
 def _inputs_digest(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:
@@ -167,7 +222,7 @@ def assign_call_identity(
     inputs = None if _holds_futures(parameters) else _inputs_digest(primitive, parameters)
     occurrence = OCCURRENCES.next(flow_run.id, flow_run.run_count, inputs or _PENDING)
     label = str(occurrence) if inputs is not None else f"{_PENDING}-{occurrence}"
-    return CallIdentity(str(flow_run.id), inputs, label)
+    return CallIdentity(SCOPES.scope_of(flow_run), inputs, label)
 
 
 def _no_identity_error(primitive: PrimitiveName) -> InvalidInputError:
@@ -245,7 +300,9 @@ def identify(
 __all__ = [
     "CALL_IDENTITY_ATTRIBUTE",
     "OCCURRENCES",
+    "SCOPES",
     "CallIdentity",
+    "FlowScopes",
     "Occurrences",
     "SubmissionIdentity",
     "assign_call_identity",
