@@ -26,18 +26,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import qiskit_aer  # noqa: F401  (imported here, on the importing thread; see module docstring)
+import qiskit_ibm_runtime
 from qiskit.primitives import BaseSamplerV2
 from qiskit.providers import BackendV2
 from qiskit.providers import JobStatus as QiskitJobStatus
-from qiskit_ibm_runtime import (
-    Batch,
-    EstimatorOptions,
-    EstimatorV2,
-    QiskitRuntimeService,
-    SamplerOptions,
-    SamplerV2,
-    Session,
-)
+from qiskit_ibm_runtime import Batch, QiskitRuntimeService, Session
 from qiskit_ibm_runtime.executor import Executor
 from qiskit_ibm_runtime.fake_provider.local_runtime_job import LocalRuntimeJob
 from qiskit_ibm_runtime.options_models.executor import ExecutorOptions
@@ -59,6 +52,15 @@ if TYPE_CHECKING:
     from qiskit.primitives import PrimitiveResult
 
     from .blocks import QiskitRuntimeConfig
+
+# SamplerV2/EstimatorV2 and their options are deprecated since qiskit-ibm-runtime 0.50 and may
+# leave the client from 0.52: only `primitive_api="v2"` needs them, so their absence must not
+# stop the library from importing (docs/compatibility.md).
+if TYPE_CHECKING:
+    from qiskit_ibm_runtime import EstimatorOptions, SamplerOptions
+else:
+    SamplerOptions = getattr(qiskit_ibm_runtime, "SamplerOptions", dict)
+    EstimatorOptions = getattr(qiskit_ibm_runtime, "EstimatorOptions", dict)
 
 #: Environment variables that change which server a ``QiskitRuntimeService`` reaches (account
 #: discovery and the redirection knobs used by tests and the emulator). Their values are part
@@ -354,7 +356,15 @@ def primitive_class(primitive: PrimitiveName, api: PrimitiveApi = "v2") -> Any:
         from qiskit_ibm_runtime.executor_estimator import Estimator
 
         return Estimator
-    return SamplerV2 if primitive == "sampler" else EstimatorV2
+    name = "SamplerV2" if primitive == "sampler" else "EstimatorV2"
+    found = getattr(qiskit_ibm_runtime, name, None)
+    if found is None:
+        raise RuntimeConfigError(
+            f"qiskit-ibm-runtime {qiskit_ibm_runtime.__version__} no longer provides {name}, "
+            'which primitive_api="v2" runs; set primitive_api="executor" on the '
+            "QiskitRuntimeConfig (docs/compatibility.md), or install qiskit-ibm-runtime<0.52"
+        )
+    return found
 
 
 def build_primitive(
