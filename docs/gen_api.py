@@ -32,6 +32,7 @@ OUTPUT = Path(__file__).with_name("api.md")
 #: Sections of the reference, by the submodule that defines a name.
 GROUPS: dict[str, str] = {
     "blocks": "Configuration",
+    "storage": "Configuration",
     "tasks": "Tasks: simple mode",
     "submit": "Tasks: robust mode",
     "fetch": "Tasks: robust mode",

@@ -46,8 +46,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
-#: Name of the saved LocalFileSystem block that holds shared results.
+#: Name of the saved AtomicLocalFileSystem block that holds shared results (atomic writes: a
+#: flow run reading a submit-cache record never sees it half rewritten by another).
 RESULTS_BLOCK: Final = "qcsc-stack-results"
+#: What PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK names: block type slug / block name.
+RESULTS_BLOCK_SLUG: Final = f"atomic-local-file-system/{RESULTS_BLOCK}"
 #: Name of the stack's process work pool.
 WORK_POOL: Final = "qcsc-stack"
 #: Database and role names (the passwords are generated).
@@ -609,7 +612,7 @@ class Stack:
         return {
             "PREFECT_API_URL": f"http://127.0.0.1:{state.server_port}/api",
             "PREFECT_API_AUTH_STRING": creds.prefect_auth_string,
-            "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": f"local-file-system/{RESULTS_BLOCK}",
+            "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": RESULTS_BLOCK_SLUG,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "QCSC_QISKIT_LOCK_URL": lock_url,
@@ -748,10 +751,11 @@ def _setup_child(results_dir: str, work_pool: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
-    from prefect.filesystems import LocalFileSystem
     from prefect.workers.process import ProcessWorker
 
-    LocalFileSystem(basepath=results_dir).save(RESULTS_BLOCK, overwrite=True)
+    from qcsc_prefect.integrations.qiskit import AtomicLocalFileSystem
+
+    AtomicLocalFileSystem(basepath=results_dir).save(RESULTS_BLOCK, overwrite=True)
     if not work_pool:
         return
 
@@ -774,7 +778,7 @@ def _summary(stack: Stack) -> str:
     lines = [f"stack up in {status['dir']} (loopback only)"]
     for key in ("postgres", "prefect_server", "emulator", "workers"):
         lines.append(f"  {key}: {json.dumps(status[key])}")
-    lines.append(f"  results block: local-file-system/{RESULTS_BLOCK} -> {stack.results_dir}")
+    lines.append(f"  results block: {RESULTS_BLOCK_SLUG} -> {stack.results_dir}")
     lines.append(f"  join with: set -a; . {stack.env_path}; set +a   (mode 0600, holds secrets)")
     lines.append("  UI login: the value of PREFECT_API_AUTH_STRING in that file")
     return "\n".join(lines)

@@ -7,8 +7,9 @@ from pathlib import Path
 import qcsc_prefect.integrations.qiskit as api
 
 EXPECTED = {
-    # Block
+    # Blocks
     "QiskitRuntimeConfig",
+    "AtomicLocalFileSystem",
     # Tasks (simple mode)
     "run_estimator_task",
     "run_sampler_task",

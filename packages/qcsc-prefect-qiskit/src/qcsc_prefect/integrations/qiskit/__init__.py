@@ -1,7 +1,7 @@
 """Prefect orchestration around native Qiskit Runtime primitives.
 
 Prefect imports this package for every ``prefect.collections`` entry point when it resolves
-block types, so only the Block and the error tree are imported eagerly; names that pull in
+block types, so only the Blocks and the error tree are imported eagerly; names that pull in
 qiskit-ibm-runtime are imported on first access.
 """
 
@@ -29,6 +29,7 @@ from .errors import (
     SubmissionUnknownError,
     SubmitLockError,
 )
+from .storage import AtomicLocalFileSystem
 
 if TYPE_CHECKING:
     from .cache import (
@@ -89,6 +90,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AtomicLocalFileSystem",
     "BackendNotFoundError",
     "CacheScope",
     "FetchOutput",

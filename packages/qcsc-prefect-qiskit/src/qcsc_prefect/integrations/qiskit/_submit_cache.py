@@ -8,12 +8,23 @@ storage, each as a saved Block id or a local base path); the fetch step rebuilds
 ``ResultStore`` from that and overwrites the entry with an already-expired record, which
 Prefect's cache lookup treats as a miss. This works for any storage Block (local, shared or
 remote) and for a separate ``key_storage``, and never touches files by path.
+
+A record is rewritten while other flow runs may be reading it (a concurrent identical
+submission commits the same entry; invalidation overwrites it). Prefect's ``LocalFileSystem``
+empties a file before writing it, so such a reader can load an empty or partial record:
+
+* invalidation therefore writes through `AtomicLocalFileSystem` (temporary file, then rename)
+  wherever Prefect would have used a plain ``LocalFileSystem``;
+* `retry_torn_cache_read` is the submit tasks' ``retry_condition_fn``: it retries an attempt
+  only when it failed while Prefect loaded the cached record, before the task body ran. The
+  next attempt looks the cache up again; if the record is still being written, the lookup is a
+  miss and the body adopts the job by its tag, under the submit lock.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from traceback import walk_tb
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -21,11 +32,15 @@ from prefect.filesystems import LocalFileSystem, NullFileSystem
 from prefect.results import ResultStore, aget_default_result_storage, aresolve_result_storage
 from prefect.transactions import get_transaction
 
+from ._logging import run_logger
 from .jobs import CacheLocation, JobReference
+from .storage import AtomicLocalFileSystem
 
 if TYPE_CHECKING:
     import logging
 
+    from prefect import State, Task
+    from prefect.client.schemas.objects import TaskRun
     from prefect.filesystems import WritableFileSystem
 
 
@@ -72,7 +87,14 @@ async def _resolve(described: str | None) -> WritableFileSystem | None:
             f"the submit task stored it in an unsaved {described.removeprefix(_UNKNOWN)} Block, "
             "which cannot be found again; save the storage Block to make invalidation work"
         )
-    return await aresolve_result_storage(Path(described.removeprefix(_PATH)))
+    return AtomicLocalFileSystem(basepath=described.removeprefix(_PATH))
+
+
+def _atomic(storage: WritableFileSystem) -> WritableFileSystem:
+    """``storage``, or the same directory written atomically if it is a plain LocalFileSystem."""
+    if type(storage) is LocalFileSystem:
+        return AtomicLocalFileSystem(basepath=storage.basepath)
+    return storage
 
 
 async def invalidate_submit_cache(reference: JobReference, logger: logging.Logger | Any) -> bool:
@@ -87,8 +109,10 @@ async def invalidate_submit_cache(reference: JobReference, logger: logging.Logge
     location = reference.cache_location or CacheLocation()
     try:
         storage = await _resolve(location.result_storage) or await aget_default_result_storage()
+        key_storage = await _resolve(location.key_storage)
         store = ResultStore(
-            result_storage=storage, metadata_storage=await _resolve(location.key_storage)
+            result_storage=_atomic(storage),
+            metadata_storage=None if key_storage is None else _atomic(key_storage),
         )
         expired: Any = datetime.now(UTC) - timedelta(seconds=1)
         await store.awrite(obj=None, key=key, expiration=expired)
@@ -107,4 +131,58 @@ async def invalidate_submit_cache(reference: JobReference, logger: logging.Logge
     return True
 
 
-__all__ = ["current_cache_entry", "invalidate_submit_cache"]
+#: Where Prefect loads a cached record (``ResultStore._aread``/``_read`` in prefect.results).
+_RECORD_LOADERS = frozenset({"_aread", "_read"})
+
+
+def is_torn_cache_read(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while Prefect loaded the task's cached record.
+
+    True when the traceback passes through Prefect's record loader (``ResultStore._aread`` or
+    ``_read``) and never through this package, i.e. the task body did not run. The record was
+    found a moment earlier (Prefect's existence check read it whole), so a failure to load it is
+    a rewrite in progress: an empty or partial file, or one that was just replaced.
+    """
+    in_loader = False
+    for frame, _ in walk_tb(exc.__traceback__):
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith(__package__ or __name__):
+            return False
+        if module == "prefect.results" and frame.f_code.co_name in _RECORD_LOADERS:
+            in_loader = True
+    return in_loader
+
+
+def retry_torn_cache_read(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect ``retry_condition_fn`` of the submit tasks: retry only a torn cache read.
+
+    Never retries a failure of the task body (submission is never retried blindly). A plain
+    module-level function on purpose (see `should_retry_qiskit_fetch_failure`). Never raises.
+
+    Args:
+        task: The task that failed (unused).
+        task_run: The failed task run (unused).
+        state: The ``Failed`` state of the attempt; its data is the exception.
+
+    Returns:
+        ``True`` when the attempt failed while Prefect loaded the cached record.
+    """
+    exc = state.data if isinstance(state.data, BaseException) else None
+    if exc is None or not is_torn_cache_read(exc):
+        return False
+    run_logger().warning(
+        "The submit-cache record %s was being rewritten by another flow run while this one read "
+        "it (%s: %s); looking the cache up again.",
+        task_run.cache_key or "(no key)",
+        type(exc).__name__,
+        exc,
+    )
+    return True
+
+
+__all__ = [
+    "current_cache_entry",
+    "invalidate_submit_cache",
+    "is_torn_cache_read",
+    "retry_torn_cache_read",
+]
