@@ -14,6 +14,14 @@ connection; an in-process table stops two submitters of the same process from sh
 (advisory locks are re-entrant within a session). If the connection is lost, every lease taken
 on it is void: `confirm` refuses to let its holder post.
 
+`confirm` asks the server, on the lock's own connection and within `CONFIRM_TIMEOUT`, whether
+this session still holds the lock (``pg_locks`` for the key and ``pg_backend_pid()``). That
+catches a connection the server already closed (a restart, a terminated session, a host cut off
+long enough for the server's keepalives to give up) and a pooler that ran the lock statement on
+another server session (PgBouncer in transaction mode). A frozen holder's session stays alive:
+PostgreSQL cannot tell a stopped process from a slow one, so its locks stay held until it
+resumes or dies.
+
 Only asyncpg is needed, which Prefect already installs for its own PostgreSQL support.
 """
 
@@ -29,7 +37,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from .errors import SubmitLockError
+from .errors import SubmitLockError, SubmitLockLostError
 from .locking import redact_url
 
 if TYPE_CHECKING:
@@ -50,6 +58,16 @@ KEEPALIVE_SETTINGS: Final = {
 #: Bound on connecting and on each lock statement (seconds).
 STATEMENT_TIMEOUT: Final = 10.0
 
+#: Bound on the check, right before posting, that a lock is still held (seconds).
+CONFIRM_TIMEOUT: Final = 5.0
+
+#: Whether this session holds the advisory lock whose key is split into ($1, $2).
+_HELD_HERE: Final = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = pg_backend_pid() AND classid = $1::bigint::oid AND objid = $2::bigint::oid "
+    "AND objsubid = 1)"
+)
+
 _FIRST_PAUSE: Final = 0.05
 _LONGEST_PAUSE: Final = 0.5
 
@@ -57,6 +75,12 @@ _LONGEST_PAUSE: Final = 0.5
 def advisory_key(key: str) -> int:
     """Map a lock key to PostgreSQL's signed 64-bit advisory lock key space."""
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+def _oid_pair(number: int) -> tuple[int, int]:
+    """The (classid, objid) under which ``pg_locks`` lists the advisory lock ``number``."""
+    unsigned = number & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
 
 
 class _Keeper:
@@ -98,8 +122,13 @@ class _PgLease:
         self._guard = threading.Lock()
 
     async def confirm(self) -> None:
-        """Raise `SubmitLockError` unless the connection holding the lock is still alive."""
+        """Raise `SubmitLockLostError` unless this session still holds the lock on the server."""
         await asyncio.wrap_future(self._lock._keeper.run(self._lock._confirm(self)))
+
+    def void(self) -> None:
+        """Mark the lease released without unlocking: the lock it stood for is gone."""
+        with self._guard:
+            self._released = True
 
     def release(self) -> None:
         """Unlock (asynchronously on the keeper; idempotent; callable from any thread)."""
@@ -189,17 +218,17 @@ class PostgresAdvisoryLock:
         self._held.clear()
         return self._connection
 
-    async def _query(self, sql: str, *args: object) -> Any:
+    async def _query(self, sql: str, *args: object, timeout: float = STATEMENT_TIMEOUT) -> Any:
         # One statement at a time: an asyncpg connection runs a single operation at once.
         if self._serial is None:
             self._serial = asyncio.Lock()
         async with self._serial:
-            return await self._query_now(sql, *args)
+            return await self._query_now(sql, *args, timeout=timeout)
 
-    async def _query_now(self, sql: str, *args: object) -> Any:
+    async def _query_now(self, sql: str, *args: object, timeout: float) -> Any:
         connection = await self._connect()
         try:
-            return await connection.fetchval(sql, *args, timeout=STATEMENT_TIMEOUT)
+            return await connection.fetchval(sql, *args, timeout=timeout)
         except Exception as exc:
             await self._drop(connection)
             raise SubmitLockError(
@@ -217,23 +246,44 @@ class PostgresAdvisoryLock:
             connection.terminate()
 
     async def _try(self, number: int) -> _PgLease | None:
-        if number in self._held and self._connection is not None:
-            return None  # held by another submitter of this process
-        if not await self._query("SELECT pg_try_advisory_lock($1)", number):
-            return None
+        if number in self._held:
+            return None  # held (or being taken) by another submitter of this process
+        # Reserve the number before the first await: advisory locks are re-entrant within a
+        # session, so two submitters of this process asking at once would both be granted it.
         self._held.add(number)
+        try:
+            taken = await self._query("SELECT pg_try_advisory_lock($1)", number)
+        except BaseException:
+            self._held.discard(number)
+            raise
+        if not taken:
+            self._held.discard(number)
+            return None
+        self._held.add(number)  # again: a reconnect during the query emptied the table
         return _PgLease(self, number, self._epoch)
 
-    async def _confirm(self, lease: _PgLease) -> None:
+    def _current(self, lease: _PgLease) -> bool:
+        """Whether ``lease`` was taken on the open connection and not released since."""
         alive = self._connection is not None and not self._connection.is_closed()
-        if alive and lease.epoch == self._epoch and lease.number in self._held:
-            await self._query("SELECT 1")
-            if lease.epoch == self._epoch:
+        return alive and lease.epoch == self._epoch and lease.number in self._held
+
+    async def _confirm(self, lease: _PgLease) -> None:
+        if self._current(lease):
+            held = False
+            with contextlib.suppress(SubmitLockError):  # the connection failed: lost
+                held = await self._query(
+                    _HELD_HERE, *_oid_pair(lease.number), timeout=CONFIRM_TIMEOUT
+                )
+            if held and self._current(lease):
                 return
-        raise SubmitLockError(
-            f"the submit lock ({self.description}) was lost before posting (the connection to "
-            "the lock database ended). Nothing was submitted; rerun: the next attempt looks the "
-            "job tag up before posting."
+        if lease.epoch == self._epoch:
+            self._held.discard(lease.number)  # the session lives but no longer holds it
+        lease.void()
+        raise SubmitLockLostError(
+            f"the submit lock ({self.description}) was lost before posting: this session no "
+            "longer holds it (the connection to the lock database ended, or a pooler in "
+            "transaction mode sits in front of it), so another host may hold it now. Nothing "
+            "was posted under it."
         )
 
     async def _unlock(self, lease: _PgLease) -> None:
@@ -246,16 +296,14 @@ class PostgresAdvisoryLock:
             pass  # the connection dropped: the server released the lock with it
 
     async def _holder(self, number: int) -> str | None:
-        unsigned = number & 0xFFFFFFFFFFFFFFFF
         row = await self._query(
             "SELECT a.application_name || ' from ' || coalesce(host(a.client_addr), 'local') "
             "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid "
             "AND l.objid = $2::bigint::oid AND l.objsubid = 1 LIMIT 1",
-            unsigned >> 32,
-            unsigned & 0xFFFFFFFF,
+            *_oid_pair(number),
         )
         return str(row) if row is not None else None
 
 
-__all__ = ["KEEPALIVE_SETTINGS", "PostgresAdvisoryLock", "advisory_key"]
+__all__ = ["CONFIRM_TIMEOUT", "KEEPALIVE_SETTINGS", "PostgresAdvisoryLock", "advisory_key"]

@@ -10,6 +10,7 @@ boundary (``_translate.py``), with the original exception kept as ``__cause__``.
     ├── RuntimeConfigError      (ValueError)    bad or missing runtime configuration
     │   ├── BackendNotFoundError                the backend name is unknown
     │   └── SubmitLockError                     the configured submit lock cannot be used
+    │       └── SubmitLockLostError             the lock was lost before posting
     ├── InvalidInputError       (ValueError)    bad pubs/shots/precision/options; nothing submitted
     ├── RuntimeApiError         .http_status    the service answered an error, or nothing
     │   ├── RuntimeAuthError                    401/403 or a rejected API key
@@ -92,6 +93,16 @@ class SubmitLockError(RuntimeConfigError):
 
     Raised before anything is posted: a configured cross-host lock is never replaced silently by
     a weaker one. The message names the backend without its credentials.
+    """
+
+
+class SubmitLockLostError(SubmitLockError):
+    """The submit lock was lost between taking it and posting; nothing was posted under it.
+
+    Its connection to the lock database ended (the database restarted, the network dropped, or
+    the session was terminated), so another host may hold the lock now. The submit step takes
+    the lock again and looks the job tag up again before posting; this error reaches the caller
+    only when the lock is lost a second time.
     """
 
 
@@ -229,4 +240,5 @@ __all__ = [
     "SessionClosedError",
     "SubmissionUnknownError",
     "SubmitLockError",
+    "SubmitLockLostError",
 ]

@@ -20,14 +20,24 @@ The backend comes from ``QiskitRuntimeConfig.lock_url`` or else the ``QCSC_QISKI
 environment variable; neither set means ``flock``. A configured backend that cannot be reached
 raises `SubmitLockError` before anything is posted: it never falls back to a weaker lock.
 
+Right before posting, the holder confirms that it still holds the lock (`LockLease.confirm`).
+A lock lost meanwhile (its connection ended, so another host may have taken it over) is never
+posted under: the submit step takes the lock again and looks the job tag up again first.
+
+A holder that is frozen (``SIGSTOP``, a hung machine that still answers TCP keepalives) keeps
+its lock. Other submitters of the same input wait ``$QCSC_QISKIT_LOCK_TIMEOUT`` seconds (600 by
+default), then fail without posting, naming the holder.
+
 Whatever the lock, the job-tag lookup done under it stays the last line of defence: a lock
 cannot tell whether a holder that died had already posted.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import warnings
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import urlsplit
 
@@ -40,8 +50,36 @@ if TYPE_CHECKING:
 #: Environment variable naming the submit lock backend (a URL; unset means ``flock``).
 LOCK_URL_ENV: Final = "QCSC_QISKIT_LOCK_URL"
 
-#: How long a submitter waits for another submitter of the same input by default (seconds).
-DEFAULT_ACQUIRE_TIMEOUT: Final = 600.0
+#: Environment variable: how long a submitter waits for another holder of the same input
+#: (seconds; read once, when the library is imported).
+LOCK_TIMEOUT_ENV: Final = "QCSC_QISKIT_LOCK_TIMEOUT"
+
+#: The lock wait when ``$QCSC_QISKIT_LOCK_TIMEOUT`` is not set (seconds).
+STANDARD_ACQUIRE_TIMEOUT: Final = 600.0
+
+
+def _acquire_timeout_from_environment() -> float:
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return STANDARD_ACQUIRE_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if math.isfinite(seconds) and seconds > 0:
+        return seconds
+    warnings.warn(
+        f"{LOCK_TIMEOUT_ENV}={raw!r} is not a positive number of seconds; the submit lock waits "
+        f"{STANDARD_ACQUIRE_TIMEOUT:g} s instead.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return STANDARD_ACQUIRE_TIMEOUT
+
+
+#: How long a submitter waits for another submitter of the same input (seconds):
+#: ``$QCSC_QISKIT_LOCK_TIMEOUT`` when set, else 600.
+DEFAULT_ACQUIRE_TIMEOUT: Final = _acquire_timeout_from_environment()
 
 
 class LockLease(Protocol):
@@ -51,8 +89,9 @@ class LockLease(Protocol):
         """Check that the lock is still held, just before posting.
 
         Raises:
-            SubmitLockError: The lock was lost (for example the lock server dropped the
-                connection); nothing must be posted under it.
+            SubmitLockLostError: The lock was lost (for example the lock server dropped the
+                connection, and another host may hold it now); nothing must be posted under
+                it. The lease is void afterwards: releasing it does nothing.
         """
 
     def release(self) -> None:
@@ -142,7 +181,9 @@ def _build(url: str | None) -> SubmitLock:
 
 __all__ = [
     "DEFAULT_ACQUIRE_TIMEOUT",
+    "LOCK_TIMEOUT_ENV",
     "LOCK_URL_ENV",
+    "STANDARD_ACQUIRE_TIMEOUT",
     "LockLease",
     "SubmitLock",
     "configured_lock_url",

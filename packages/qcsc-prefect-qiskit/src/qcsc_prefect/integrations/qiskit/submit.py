@@ -49,6 +49,7 @@ from .errors import (
     QCSCQiskitError,
     RuntimeApiError,
     SubmissionUnknownError,
+    SubmitLockLostError,
 )
 from .execution_modes import aexecution_target
 from .jobs import CacheLocation, JobReference, PrimitiveName
@@ -234,8 +235,35 @@ async def _adopt_or_post(
     hold: _Hold,
     logger: Logger,
 ) -> _Outcome:
-    """Under the lock: adopt the job an earlier attempt left, else post one."""
-    if identity.earlier_attempt_possible:
+    """Under the lock: adopt the job an earlier attempt left, else post one.
+
+    A lock lost before posting (`SubmitLockLostError`: another host may hold it now) is taken
+    again once, and the job tag looked up again before posting, since the other host may have
+    posted meanwhile. Lost a second time, the error reaches the caller; nothing was posted.
+    """
+    look_up = identity.earlier_attempt_possible
+    try:
+        return await _adopt_or_post_held(submission, service, identity, hold, logger, look_up)
+    except SubmitLockLostError as lost:
+        logger.warning(
+            "%s Taking the lock again; idempotency tag %s is looked up again before posting.",
+            lost,
+            identity.tag,
+        )
+    hold.lease = await _lock(submit_lock_for(submission.config.lock_url), identity)
+    return await _adopt_or_post_held(submission, service, identity, hold, logger, True)
+
+
+async def _adopt_or_post_held(
+    submission: _Submission,
+    service: Any,
+    identity: SubmissionIdentity,
+    hold: _Hold,
+    logger: Logger,
+    look_up: bool,
+) -> _Outcome:
+    """With the lock held: adopt the tagged job (looked up if ``look_up``), else post one."""
+    if look_up:
         adopted = await _adopt_existing(service, identity.tag, logger)
         if adopted is not None:
             return adopted
