@@ -286,6 +286,7 @@ def test_process_killed_right_after_post_rerun_adopts(
         ({"pubs": []}, "pubs"),
         ({"pubs": ["not a circuit"]}, "pubs"),
         ({"input_digest": "abc"}, "input_digest"),
+        ({"repeat": -1}, "repeat"),
     ],
 )
 async def test_bad_input_submits_nothing(

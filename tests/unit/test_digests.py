@@ -24,6 +24,7 @@ from qcsc_prefect.integrations.qiskit.digests import (
     build_qiskit_estimator_input_digest,
     build_qiskit_sampler_input_digest,
     is_input_digest,
+    repeated_digest,
 )
 from qcsc_prefect.integrations.qiskit.errors import InvalidInputError
 
@@ -443,3 +444,30 @@ def test_flow_scope_uses_the_running_flows_name() -> None:
     assert a == _digest_in_flow_a()
     assert a != _digest_in_flow_b()
     assert a == sampler_digest([bell()], shots=100, cache_scope="flow", flow_name="digest-flow-a")
+
+
+# ------------------------------------------------------------------------------------ repeat
+
+
+def test_repeat_none_keeps_the_digest_of_the_inputs() -> None:
+    assert sampler_digest([bell()], shots=100, repeat=None) == GOLDEN_BELL
+
+
+def test_each_repeat_value_is_its_own_digest_and_stable() -> None:
+    plain = sampler_digest([bell()], shots=100)
+    digests = {sampler_digest([bell()], shots=100, repeat=value) for value in (0, 1, "b")}
+    assert len(digests) == 3 and plain not in digests
+    assert all(is_input_digest(digest) for digest in digests)
+    assert sampler_digest([bell()], shots=100, repeat=1) == sampler_digest(
+        [bell()], shots=100, repeat="1"
+    )
+    assert sampler_digest([bell()], shots=100, repeat=1) == repeated_digest(plain, 1)
+    pub = (estimator_circuit(), OBSERVABLES[1], VALUES)
+    assert estimator_digest([pub], repeat=2) == repeated_digest(estimator_digest([pub]), 2)
+
+
+@pytest.mark.parametrize("bad", [True, -1, 1.5, "", "   ", "x" * 201, ["a"]])
+def test_a_bad_repeat_is_refused(bad: object) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        sampler_digest([bell()], shots=100, repeat=bad)
+    assert caught.value.argument == "repeat"

@@ -35,7 +35,11 @@ from prefect.utilities.collections import visit_collection
 
 from .blocks import QiskitRuntimeConfig
 from .cache import idempotency_tag
-from .digests import build_qiskit_estimator_input_digest, build_qiskit_sampler_input_digest
+from .digests import (
+    build_qiskit_estimator_input_digest,
+    build_qiskit_sampler_input_digest,
+    repeated_digest,
+)
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -179,14 +183,15 @@ def _inputs_digest(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> s
     pubs = parameters.get("pubs") or []
     options = parameters.get("options")
     try:
+        repeat = parameters.get("repeat")
         if primitive == "sampler":
             return build_qiskit_sampler_input_digest(
                 pubs, backend_name=backend_name, shots=parameters.get("shots"),
-                cache_scope="global", options=options,
+                cache_scope="global", options=options, repeat=repeat,
             )  # fmt: skip
         return build_qiskit_estimator_input_digest(
             pubs, backend_name=backend_name, precision=parameters.get("precision"),
-            cache_scope="global", options=options,
+            cache_scope="global", options=options, repeat=repeat,
         )  # fmt: skip
     except InvalidInputError:
         return "invalid-input"  # the submit step rejects it before anything is posted
@@ -279,6 +284,8 @@ def identify(
     primitive: PrimitiveName, input_digest: str | None, parameters: Mapping[str, Any]
 ) -> SubmissionIdentity:
     """Return the identity of the running submit task's submission."""
+    if input_digest is not None:
+        input_digest = repeated_digest(input_digest, parameters.get("repeat"))
     if input_digest is None:
         key, maybe_earlier = run_identity(primitive, parameters)
     elif _refresh_requested():

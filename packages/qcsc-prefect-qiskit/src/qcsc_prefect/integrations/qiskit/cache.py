@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from prefect.cache_policies import CacheKeyFnPolicy
 
-from .digests import is_input_digest
+from .digests import is_input_digest, repeated_digest
 from .errors import InvalidInputError
 from .jobs import JobReference, parse_job_reference
+from .validation import REPEAT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -119,15 +120,16 @@ def idempotency_tag(kind: str, key: str) -> str:
 def qiskit_sampler_submit_cache_key(
     context: TaskRunContext | None, parameters: Mapping[str, Any]
 ) -> str:
-    """Prefect ``cache_key_fn`` for ``submit_sampler_job_task``: keyed by ``input_digest`` only.
+    """Prefect ``cache_key_fn`` for ``submit_sampler_job_task``: by ``input_digest`` and ``repeat``.
 
     Args:
         context: The task run context Prefect passes (unused).
         parameters: The task's parameters; ``input_digest`` must hold the digest built by
-            ``build_qiskit_sampler_input_digest``.
+            ``build_qiskit_sampler_input_digest``; a ``repeat`` other than ``None`` is folded
+            in (`repeated_digest`).
 
     Returns:
-        ``qcsc-qiskit-v1-sampler-submit-<input_digest>``.
+        ``qcsc-qiskit-v1-sampler-submit-<digest>``.
 
     Raises:
         InvalidInputError: ``input_digest`` is missing or invalid (Prefect then logs the error
@@ -139,15 +141,16 @@ def qiskit_sampler_submit_cache_key(
 def qiskit_estimator_submit_cache_key(
     context: TaskRunContext | None, parameters: Mapping[str, Any]
 ) -> str:
-    """Prefect ``cache_key_fn`` for ``submit_estimator_job_task``: keyed by ``input_digest`` only.
+    """``cache_key_fn`` for ``submit_estimator_job_task``: by ``input_digest`` and ``repeat``.
 
     Args:
         context: The task run context Prefect passes (unused).
         parameters: The task's parameters; ``input_digest`` must hold the digest built by
-            ``build_qiskit_estimator_input_digest``.
+            ``build_qiskit_estimator_input_digest``; a ``repeat`` other than ``None`` is folded
+            in (`repeated_digest`).
 
     Returns:
-        ``qcsc-qiskit-v1-estimator-submit-<input_digest>``.
+        ``qcsc-qiskit-v1-estimator-submit-<digest>``.
 
     Raises:
         InvalidInputError: ``input_digest`` is missing or invalid (Prefect then logs the error
@@ -208,7 +211,7 @@ def _input_digest(parameters: Mapping[str, Any], primitive: PrimitiveName) -> st
             "input_digest=... to the submit task.",
             argument="input_digest",
         )
-    return digest
+    return repeated_digest(digest, REPEAT.check(parameters.get("repeat"), "repeat"))
 
 
 def _job_identity(job_reference: object) -> tuple[str, str | None]:

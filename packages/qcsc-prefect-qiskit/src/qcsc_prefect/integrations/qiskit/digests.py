@@ -53,6 +53,7 @@ from .validation import (
     NAME,
     OPTIONAL_NAME,
     PRECISION,
+    REPEAT,
     SHOTS,
     coerce_pubs,
     validated,
@@ -87,6 +88,7 @@ _NONE: Final = "~"  # how an absent (None) value is written; a present value alw
     channel=OPTIONAL_NAME,
     instance=OPTIONAL_NAME,
     flow_name=OPTIONAL_NAME,
+    repeat=REPEAT,
 )
 def build_qiskit_sampler_input_digest(
     pubs: Iterable[Any],
@@ -98,6 +100,7 @@ def build_qiskit_sampler_input_digest(
     channel: str | None = None,
     instance: str | None = None,
     flow_name: str | None = None,
+    repeat: int | str | None = None,
 ) -> str:
     """Return the stable identity of a Sampler submission, for the submit cache.
 
@@ -112,6 +115,8 @@ def build_qiskit_sampler_input_digest(
         channel: The Qiskit Runtime channel, if the caller wants it in the identity.
         instance: The instance (CRN or name). It is hashed, never stored in clear.
         flow_name: The flow name for ``cache_scope="flow"``. Defaults to the running flow's name.
+        repeat: Which deliberate repeat of these inputs this is (see `repeated_digest`):
+            ``None`` (the default) keeps the digest of the inputs alone.
 
     Returns:
         A 64-character lowercase hexadecimal SHA-256 digest.
@@ -122,7 +127,8 @@ def build_qiskit_sampler_input_digest(
     """
     scope = _scope_token(cache_scope, flow_name)
     if is_quantum_program(pubs):
-        return _program_digest("sampler", pubs, backend_name, scope, options, channel, instance)
+        digest = _program_digest("sampler", pubs, backend_name, scope, options, channel, instance)
+        return repeated_digest(digest, repeat)
     coerced: list[SamplerPub] = coerce_pubs("sampler", pubs)
 
     feed = _Feed()
@@ -135,7 +141,7 @@ def build_qiskit_sampler_input_digest(
         feed.raw(_circuit_digest(pub.circuit, circuits))
         feed.text("pub-shots", None if pub.shots is None else str(pub.shots))
         _feed_parameter_values(feed, pub.circuit, pub.parameter_values)
-    return feed.hexdigest()
+    return repeated_digest(feed.hexdigest(), repeat)
 
 
 @validated(
@@ -145,6 +151,7 @@ def build_qiskit_sampler_input_digest(
     channel=OPTIONAL_NAME,
     instance=OPTIONAL_NAME,
     flow_name=OPTIONAL_NAME,
+    repeat=REPEAT,
 )
 def build_qiskit_estimator_input_digest(
     pubs: Iterable[Any],
@@ -156,6 +163,7 @@ def build_qiskit_estimator_input_digest(
     channel: str | None = None,
     instance: str | None = None,
     flow_name: str | None = None,
+    repeat: int | str | None = None,
 ) -> str:
     """Return the stable identity of an Estimator submission, for the submit cache.
 
@@ -171,6 +179,8 @@ def build_qiskit_estimator_input_digest(
         channel: The Qiskit Runtime channel, if the caller wants it in the identity.
         instance: The instance (CRN or name). It is hashed, never stored in clear.
         flow_name: The flow name for ``cache_scope="flow"``. Defaults to the running flow's name.
+        repeat: Which deliberate repeat of these inputs this is (see `repeated_digest`):
+            ``None`` (the default) keeps the digest of the inputs alone.
 
     Returns:
         A 64-character lowercase hexadecimal SHA-256 digest.
@@ -181,7 +191,8 @@ def build_qiskit_estimator_input_digest(
     """
     scope = _scope_token(cache_scope, flow_name)
     if is_quantum_program(pubs):
-        return _program_digest("estimator", pubs, backend_name, scope, options, channel, instance)
+        digest = _program_digest("estimator", pubs, backend_name, scope, options, channel, instance)
+        return repeated_digest(digest, repeat)
     coerced: list[EstimatorPub] = coerce_pubs("estimator", pubs)
 
     feed = _Feed()
@@ -197,7 +208,7 @@ def build_qiskit_estimator_input_digest(
         )
         _feed_observables(feed, pub.observables)
         _feed_parameter_values(feed, pub.circuit, pub.parameter_values)
-    return feed.hexdigest()
+    return repeated_digest(feed.hexdigest(), repeat)
 
 
 def is_input_digest(value: object) -> TypeGuard[str]:
@@ -236,6 +247,26 @@ class _Feed:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+def repeated_digest(digest: str, repeat: int | str | None) -> str:
+    """Return the digest of deliberate repeat ``repeat`` of the inputs ``digest`` stands for.
+
+    Identical inputs are one submission, so submitting them again returns the same job. To
+    collect a fresh job for the same inputs on purpose, give each repeat a value: different
+    values are different submissions (each still exactly once), the same value is the same
+    submission. The value is compared as text (``1`` and ``"1"`` are the same repeat).
+
+    Args:
+        digest: A 64-hex input digest.
+        repeat: The repeat's value; ``None`` returns ``digest`` unchanged.
+
+    Returns:
+        A 64-character lowercase hexadecimal SHA-256 digest.
+    """
+    if repeat is None:
+        return digest
+    return hashlib.sha256(f"{digest}\0repeat\0{repeat}".encode()).hexdigest()
 
 
 def _program_digest(
@@ -553,4 +584,5 @@ __all__ = [
     "build_qiskit_estimator_input_digest",
     "build_qiskit_sampler_input_digest",
     "is_input_digest",
+    "repeated_digest",
 ]

@@ -44,6 +44,7 @@ from .validation import (
     FLAG,
     OPTIONAL_SECONDS,
     PRECISION,
+    REPEAT,
     SHOTS,
     Constraint,
     validated,
@@ -172,6 +173,7 @@ class _RunSettings:
     timeout: float | None
     options: object | None
     result_serializer: str
+    repeat: int | str | None = None
 
 
 @validated(
@@ -183,6 +185,7 @@ class _RunSettings:
     cache_expiration=CACHE_EXPIRATION,
     artifact_key=ARTIFACT_KEY,
     timeout=OPTIONAL_SECONDS,
+    repeat=REPEAT,
 )
 def _run_settings(
     *,
@@ -196,6 +199,7 @@ def _run_settings(
     timeout: float | None,
     options: object | None,
     result_serializer: str,
+    repeat: int | str | None = None,
 ) -> _RunSettings:
     """Check a run's settings, alone and together, before anything is submitted.
 
@@ -231,6 +235,7 @@ def _run_settings(
         timeout,
         options,
         result_serializer,
+        repeat,
     )
 
 
@@ -360,6 +365,7 @@ class _QCSCPrimitive:
             **{route.value_name: value},
             options=settings.options,
             artifact_key=settings.artifact_key,
+            repeat=settings.repeat,
         )
         return QCSCPrimitiveJob(
             job_id=output["job_id"],
@@ -373,7 +379,11 @@ class _QCSCPrimitive:
     ) -> JobReference:
         """Robust mode, first step: the submit task, keyed by an input digest if asked."""
         submit = route.submit_task
-        submit_kwargs: dict[str, Any] = {route.value_name: value, "options": settings.options}
+        submit_kwargs: dict[str, Any] = {
+            route.value_name: value,
+            "options": settings.options,
+            "repeat": settings.repeat,
+        }
         if settings.cache_submit:
             config = await aresolve_runtime_config(self.runtime_config, self.runtime_block_name)
             submit_kwargs["input_digest"] = route.digest(
@@ -385,6 +395,8 @@ class _QCSCPrimitive:
                 instance=config.instance,
                 **{route.value_name: value},
             )
+            # The digest stays that of the inputs alone: the submit task folds ``repeat`` in
+            # once, as it does for a digest a user builds.
             submit = submit.with_options(
                 cache_key_fn=route.submit_cache_key,
                 cache_expiration=settings.cache_expiration,
@@ -450,6 +462,7 @@ class QCSCSamplerV2(_QCSCPrimitive):
         timeout: float | None = None,
         options: object | None = None,
         result_serializer: str = DEFAULT_RESULT_SERIALIZER,
+        repeat: int | str | None = None,
     ) -> QCSCPrimitiveJob | Coroutine[Any, Any, QCSCPrimitiveJob]:
         """Submit the pubs and return a `QCSCPrimitiveJob`.
 
@@ -471,6 +484,9 @@ class QCSCSamplerV2(_QCSCPrimitive):
             result_serializer: Serializer for ``cache_result``: ``"compressed/pickle"`` (the
                 default), or ``"qiskit-runtime-json"`` for results that load across qiskit
                 versions.
+            repeat: Run identical pubs again on purpose: each distinct value is its own job
+                (exactly once per value; reused on rerun with ``cache_submit``). ``None``: no
+                repeat (an identical rerun with ``cache_submit`` returns the same job).
 
         Returns:
             The job handle (awaitable in async code, see the module docstring).
@@ -493,6 +509,7 @@ class QCSCSamplerV2(_QCSCPrimitive):
                 timeout=timeout,
                 options=options,
                 result_serializer=result_serializer,
+                repeat=repeat,
             )
         )
 
@@ -536,6 +553,7 @@ class QCSCEstimatorV2(_QCSCPrimitive):
         timeout: float | None = None,
         options: object | None = None,
         result_serializer: str = DEFAULT_RESULT_SERIALIZER,
+        repeat: int | str | None = None,
     ) -> QCSCPrimitiveJob | Coroutine[Any, Any, QCSCPrimitiveJob]:
         """Submit the pubs and return a `QCSCPrimitiveJob`.
 
@@ -554,6 +572,7 @@ class QCSCEstimatorV2(_QCSCPrimitive):
             timeout: Seconds the fetch waits for the job (robust only).
             options: Native options for this run, replacing the wrapper's defaults.
             result_serializer: Serializer for ``cache_result``.
+            repeat: Run identical pubs again on purpose (see `QCSCSamplerV2.run`).
 
         Returns:
             The job handle (awaitable in async code).
@@ -575,6 +594,7 @@ class QCSCEstimatorV2(_QCSCPrimitive):
                 timeout=timeout,
                 options=options,
                 result_serializer=result_serializer,
+                repeat=repeat,
             )
         )
 

@@ -56,7 +56,7 @@ from .jobs import CacheLocation, JobReference, PrimitiveName
 from .locking import DEFAULT_ACQUIRE_TIMEOUT, LockLease, SubmitLock, submit_lock_for
 from .retry import classify
 from .usage import current_flow_run_id
-from .validation import INPUT_DIGEST, PRECISION, SHOTS, validated
+from .validation import INPUT_DIGEST, PRECISION, REPEAT, SHOTS, validated
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -598,7 +598,7 @@ def _default_estimator_submit_key(context: TaskRunContext, parameters: dict[str,
     cache_key_fn=_default_sampler_submit_key,
     persist_result=True,
 )
-@validated(shots=SHOTS, input_digest=INPUT_DIGEST)
+@validated(shots=SHOTS, input_digest=INPUT_DIGEST, repeat=REPEAT)
 async def submit_sampler_job_task(
     pubs: Sequence[object],
     *,
@@ -607,6 +607,7 @@ async def submit_sampler_job_task(
     shots: int | None = None,
     options: object | None = None,
     input_digest: str | None = None,
+    repeat: int | str | None = None,
 ) -> JobReference:
     """Submit a native ``SamplerV2`` job exactly once and return a reference to it.
 
@@ -622,8 +623,11 @@ async def submit_sampler_job_task(
         shots: Default shots per pub; ``None`` uses the primitive's default.
         options: Native ``SamplerV2`` options (dict or ``SamplerOptions``); never mutated.
         input_digest: From `build_qiskit_sampler_input_digest`. With it, identical reruns
-            reuse the job (the default cache key is the digest); without it, only retries of
-            this task run do.
+            in any flow run reuse the job (the default cache key is the digest); without it,
+            task and flow retries of this flow run do, and a new flow run submits a new job.
+        repeat: Submit identical inputs again on purpose: each distinct value is its own job
+            (exactly once per value, and reused on rerun under a digest); ``None`` is no
+            repeat. See `repeated_digest`.
 
     Returns:
         The `JobReference` of the job; pass it to `fetch_qiskit_job_result_task`.
@@ -654,7 +658,7 @@ async def submit_sampler_job_task(
     cache_key_fn=_default_estimator_submit_key,
     persist_result=True,
 )
-@validated(precision=PRECISION, input_digest=INPUT_DIGEST)
+@validated(precision=PRECISION, input_digest=INPUT_DIGEST, repeat=REPEAT)
 async def submit_estimator_job_task(
     pubs: Sequence[object],
     *,
@@ -663,6 +667,7 @@ async def submit_estimator_job_task(
     precision: float | None = None,
     options: object | None = None,
     input_digest: str | None = None,
+    repeat: int | str | None = None,
 ) -> JobReference:
     """Submit a native ``EstimatorV2`` job exactly once and return a reference to it.
 
@@ -675,6 +680,7 @@ async def submit_estimator_job_task(
         precision: Default target precision; ``None`` uses the primitive's default.
         options: Native ``EstimatorV2`` options (dict or ``EstimatorOptions``); never mutated.
         input_digest: From `build_qiskit_estimator_input_digest`.
+        repeat: Submit identical inputs again on purpose (see `submit_sampler_job_task`).
 
     Returns:
         The `JobReference` of the job; pass it to `fetch_qiskit_job_result_task`.

@@ -32,7 +32,7 @@ from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .execution_modes import aexecution_target
 from .jobs import FetchOutput, JobStatus, PrimitiveName
 from .usage import arecord_usage, usage_row
-from .validation import ARTIFACT_KEY, PRECISION, SHOTS, validated
+from .validation import ARTIFACT_KEY, PRECISION, REPEAT, SHOTS, validated
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -49,7 +49,7 @@ from .waiting import (
     name="run_sampler_task",
     task_run_name=primitive_run_name("run", "sampler"),
 )
-@validated(shots=SHOTS, artifact_key=ARTIFACT_KEY)
+@validated(shots=SHOTS, artifact_key=ARTIFACT_KEY, repeat=REPEAT)
 async def run_sampler_task(
     pubs: Sequence[SamplerPubLike],
     *,
@@ -58,6 +58,7 @@ async def run_sampler_task(
     shots: int | None = None,
     options: SamplerOptions | dict[str, Any] | None = None,
     artifact_key: str | None = None,
+    repeat: int | str | None = None,
 ) -> FetchOutput:
     """Run pubs with the native ``SamplerV2`` and wait for the result.
 
@@ -73,6 +74,8 @@ async def run_sampler_task(
         options: Native sampler options (a dict or ``SamplerOptions``).
         artifact_key: If given, create a summary artifact under this key and a per-pub
             table under ``f"{artifact_key}-pubs"``.
+        repeat: Accepted so that code moves between simple and robust mode unchanged; simple
+            mode submits a new job on every call, so it changes nothing here.
 
     Returns:
         A `FetchOutput` dict: ``job_id``, ``backend_name``, ``primitive``, ``status``,
@@ -109,7 +112,7 @@ async def run_sampler_task(
     name="run_estimator_task",
     task_run_name=primitive_run_name("run", "estimator"),
 )
-@validated(precision=PRECISION, artifact_key=ARTIFACT_KEY)
+@validated(precision=PRECISION, artifact_key=ARTIFACT_KEY, repeat=REPEAT)
 async def run_estimator_task(
     pubs: Sequence[EstimatorPubLike],
     *,
@@ -118,6 +121,7 @@ async def run_estimator_task(
     precision: float | None = None,
     options: EstimatorOptions | dict[str, Any] | None = None,
     artifact_key: str | None = None,
+    repeat: int | str | None = None,
 ) -> FetchOutput:
     """Run pubs with the native ``EstimatorV2`` and wait for the result.
 
@@ -134,6 +138,8 @@ async def run_estimator_task(
         options: Native estimator options (a dict or ``EstimatorOptions``).
         artifact_key: If given, create a summary artifact under this key and a per-pub
             table under ``f"{artifact_key}-pubs"``.
+        repeat: Accepted so that code moves between simple and robust mode unchanged; simple
+            mode submits a new job on every call, so it changes nothing here.
 
     Returns:
         A `FetchOutput` dict: ``job_id``, ``backend_name``, ``primitive``, ``status``,

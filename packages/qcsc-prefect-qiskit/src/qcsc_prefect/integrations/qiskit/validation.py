@@ -158,6 +158,13 @@ INPUT_DIGEST: Final = Constraint(
     "the 64-character hex digest returned by build_qiskit_sampler_input_digest or "
     "build_qiskit_estimator_input_digest, or None",
 )
+#: Which deliberate repeat of identical inputs a submission is (see `digests.repeated_digest`).
+REPEAT: Final = Constraint(
+    Annotated[int, Strict(), Ge(0)]
+    | Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200, pattern=r"\S")]
+    | None,
+    "a non-negative integer, a non-empty string of at most 200 characters, or None",
+)
 #: A non-blank name (backend, flow).
 NAME: Final = Constraint(_Name, "a non-empty string")
 #: A non-blank name, or ``None``.
