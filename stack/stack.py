@@ -120,14 +120,17 @@ class Secrets:
         A ``secrets.json`` written before a secret existed gets it added, so an existing stack
         keeps its passwords and data when it is brought up again.
         """
-        stored = json.loads(path.read_text()) if path.exists() else {}
-        generators = {
-            "prefect_password": lambda: secrets.token_hex(16),
-            "lock_password": lambda: secrets.token_hex(16),
-            "emulator_api_key": lambda: secrets.token_hex(20),
-            "prefect_auth_string": lambda: f"qcsc:{secrets.token_hex(24)}",
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        fresh = {  # name -> (prefix, random bytes)
+            "prefect_password": ("", 16),
+            "lock_password": ("", 16),
+            "emulator_api_key": ("", 20),
+            "prefect_auth_string": ("qcsc:", 24),
         }
-        values = {name: stored.get(name) or make() for name, make in generators.items()}
+        values = {
+            name: stored.get(name) or prefix + secrets.token_hex(size)
+            for name, (prefix, size) in fresh.items()
+        }
         if values != stored or path.stat().st_mode & 0o077:
             _write_atomic(path, json.dumps(values) + "\n", mode=0o600)
         return cls(**values)
