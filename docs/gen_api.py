@@ -42,6 +42,7 @@ GROUPS: dict[str, str] = {
     "retry": "Retries",
     "jobs": "Job values and types",
     "serializers": "Result serializer",
+    "accounting": "Usage accounting",
     "errors": "Errors",
 }
 GROUP_ORDER = list(dict.fromkeys(GROUPS.values()))

@@ -31,6 +31,12 @@ EXPECTED = {
     "qiskit_retry_delays",
     "qiskit_sampler_submit_cache_key",
     "should_retry_qiskit_fetch_failure",
+    # Usage read back (per flow run, and totalled over runs)
+    "UsageTable",
+    "UsageTotals",
+    "aread_usage_table",
+    "read_usage_table",
+    "total_usage",
     # Job values
     "FetchOutput",
     "JobReference",

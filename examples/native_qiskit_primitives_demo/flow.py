@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import time
@@ -35,8 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prefect import flow
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
@@ -47,6 +44,8 @@ from qcsc_prefect.integrations.qiskit import (
     QCSCEstimatorV2,
     QCSCSamplerV2,
     QiskitRuntimeConfig,
+    UsageTable,
+    aread_usage_table,
     build_qiskit_estimator_input_digest,
     build_qiskit_sampler_input_digest,
     fetch_qiskit_job_result_task,
@@ -60,7 +59,6 @@ from qcsc_prefect.integrations.qiskit import (
     submit_estimator_job_task,
     submit_sampler_job_task,
 )
-from qcsc_prefect.integrations.qiskit.usage import usage_artifact_key
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -298,7 +296,7 @@ class DemoRun:
 
     flow_run_id: UUID
     outcomes: dict[str, Outcome]
-    usage: list[dict[str, Any]]
+    usage: UsageTable
     execution_mode: str
     sessions: dict[str, str | None]
 
@@ -309,30 +307,13 @@ async def run_demo(primitives: list[str], modes: list[str], settings: Settings) 
     outcomes: dict[str, Outcome] = await state.aresult()
     flow_run_id = state.state_details.flow_run_id
     assert flow_run_id is not None
-    usage = await read_usage_table(flow_run_id)
+    usage = await aread_usage_table(flow_run_id)
     config = await _config(settings)
     sessions: dict[str, str | None] = {}
     if config.execution_mode != "job":
-        job_ids = [str(row["job_id"]) for row in usage[:-1]]
+        job_ids = [str(row["job_id"]) for row in usage.jobs]
         sessions = await asyncio.to_thread(_session_ids, config, job_ids)
     return DemoRun(flow_run_id, outcomes, usage, config.execution_mode, sessions)
-
-
-async def read_usage_table(flow_run_id: UUID) -> list[dict[str, Any]]:
-    """The flow run's usage table: the latest version of its ``qiskit-usage-<id>`` artifact.
-
-    One row per job the flow run finished, then the totals row; empty if none was recorded.
-    """
-    key = usage_artifact_key(str(flow_run_id))
-    async with get_client() as client:
-        artifacts = await client.read_latest_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
-        )
-    if not artifacts:
-        return []
-    data = artifacts[0].data
-    table = json.loads(data) if isinstance(data, str) else data
-    return [dict(row) for row in table]
 
 
 def _session_ids(config: QiskitRuntimeConfig, job_ids: list[str]) -> dict[str, str | None]:
@@ -443,9 +424,9 @@ USAGE_COLUMNS = (
 
 
 def usage_table(run: DemoRun) -> str:
-    """The flow run's usage artifact as text: one row per job, then the totals."""
-    key = usage_artifact_key(str(run.flow_run_id))
-    if not run.usage:
+    """The flow run's usage artifact as text: one row per job and Batch/Session, then the totals."""
+    key = f"qiskit-usage-{run.flow_run_id}"
+    if not run.usage.jobs:
         return f"No usage table was recorded ({key}): no job finished in this flow run."
 
     def cell(value: object) -> str:
@@ -453,7 +434,8 @@ def usage_table(run: DemoRun) -> str:
             return "-"
         return f"{value:.3f}" if isinstance(value, float) else str(value)
 
-    *rows, totals = [tuple(cell(row.get(name)) for name, _ in USAGE_COLUMNS) for row in run.usage]
+    table = [*run.usage.jobs, *run.usage.sessions, run.usage.totals]
+    *rows, totals = [tuple(cell(row.get(name)) for name, _ in USAGE_COLUMNS) for row in table]
     header = tuple(heading for _, heading in USAGE_COLUMNS)
     title = f"Usage of this flow run (Prefect table artifact {key}):"
     return title + "\n" + render_table(header, rows, footer=totals)

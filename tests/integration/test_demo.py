@@ -88,7 +88,11 @@ def test_demo_executor_primitives_run_in_one_batch(tmp_path: Path) -> None:
     assert "this run created 4." in out
     assert "Programs of the jobs this run created: executor (4)." in out
     rows, totals = usage_table(out)
+    batches = [row for row in rows if row["job id"].startswith("BATCH ")]
+    rows = [row for row in rows if row not in batches]
     assert len(rows) == 4
+    (batch_row,) = batches  # the Batch's own usage, as the service reports it
+    assert batch_row["mode"] == "batch" and float(batch_row["QPU s"]) > 0
     assert {row["mode"] for row in rows} == {"batch"}
     assert {row["origin"] for row in rows} == {"new"}
     assert {row["shots/precision"] for row in rows} == {"shots=40"}

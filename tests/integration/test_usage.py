@@ -69,8 +69,10 @@ async def test_usage_table_rows_origins_and_totals(
 
     first_run = await accounted()
     table = await _latest_table(first_run)
-    rows, total = table[:-1], table[-1]
+    rows, batches, total = table[:-2], table[-2:-1], table[-1]
     assert len(rows) == 2
+    (batch,) = batches  # the Batch the flow run opened, added when the flow run closed it
+    assert batch["job_id"].startswith("BATCH ") and batch["mode"] == "batch"
     assert [row["origin"] for row in rows] == ["new", "new"]
     assert {row["mode"] for row in rows} == {"batch"}
     assert {row["backend"] for row in rows} == {"ibm_fez"}
@@ -86,6 +88,6 @@ async def test_usage_table_rows_origins_and_totals(
     assert names == ["fetch sampler · ibm_fez", "run sampler · ibm_fez", "submit sampler · ibm_fez"]
 
     second_run = await accounted()
-    rows = (await _latest_table(second_run))[:-1]
+    rows = (await _latest_table(second_run))[:-2]
     assert [row["origin"] for row in rows] == ["cached", "new"]
     assert rows[0]["job_id"] != rows[1]["job_id"]

@@ -32,6 +32,13 @@ from .errors import (
 from .storage import AtomicLocalFileSystem
 
 if TYPE_CHECKING:
+    from .accounting import (
+        UsageTable,
+        UsageTotals,
+        aread_usage_table,
+        read_usage_table,
+        total_usage,
+    )
     from .cache import (
         qiskit_estimator_submit_cache_key,
         qiskit_result_fetch_cache_key,
@@ -73,6 +80,11 @@ _LAZY: dict[str, str] = {
     "QCSCEstimatorV2": ".primitives",
     "QCSCPrimitiveJob": ".primitives",
     "QCSCSamplerV2": ".primitives",
+    "UsageTable": ".accounting",
+    "UsageTotals": ".accounting",
+    "aread_usage_table": ".accounting",
+    "read_usage_table": ".accounting",
+    "total_usage": ".accounting",
 }
 
 
@@ -116,6 +128,9 @@ __all__ = [
     "SessionClosedError",
     "SubmissionUnknownError",
     "SubmitLockError",
+    "UsageTable",
+    "UsageTotals",
+    "aread_usage_table",
     "build_qiskit_estimator_input_digest",
     "build_qiskit_sampler_input_digest",
     "fetch_qiskit_job_result_task",
@@ -123,9 +138,11 @@ __all__ = [
     "qiskit_result_fetch_cache_key",
     "qiskit_retry_delays",
     "qiskit_sampler_submit_cache_key",
+    "read_usage_table",
     "run_estimator_task",
     "run_sampler_task",
     "should_retry_qiskit_fetch_failure",
     "submit_estimator_job_task",
     "submit_sampler_job_task",
+    "total_usage",
 ]

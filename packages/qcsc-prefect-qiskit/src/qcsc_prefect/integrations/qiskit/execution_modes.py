@@ -46,6 +46,7 @@ from ._logging import run_logger
 from ._translate import translating_errors
 from .errors import RuntimeConfigError, SessionClosedError
 from .locking import submit_lock_for
+from .usage import arecord_session_usage, session_usage_row
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -89,6 +90,7 @@ class _Owned:
 
     session: Any
     record_key: str
+    mode: ExecutionMode = "session"
     used: bool = False
     checked: float = field(default_factory=time.monotonic)
 
@@ -237,7 +239,7 @@ async def _open_or_resume(
             await store.awrite(obj=str(session.session_id), key=record_key)
     finally:
         lease.release()
-    owned = _Owned(session=session, record_key=record_key)
+    owned = _Owned(session=session, record_key=record_key, mode=mode)
     with _owned_guard:
         _owned[slot] = owned
         while len(_owned) > MEMORY:
@@ -327,22 +329,38 @@ async def close_flow_run_sessions(flow: Any, flow_run: Any, state: Any) -> None:
             del _owned[slot]
     store = await _store() if mine else None
     for _, owned in mine:
+        logger = run_logger()
+        seconds: float | None = None
         try:
-            await call_blocking(_close, owned.session)
+            seconds = await call_blocking(_close, owned.session)
         except Exception as exc:
             # Closing is a courtesy: the service closes it at its maximum time anyway.
-            run_logger().warning(
+            logger.warning(
                 "Could not close the flow run's Batch/Session %s: %s",
                 owned.session.session_id,
                 exc,
             )
         assert store is not None
         await store.awrite(obj=None, key=owned.record_key, expiration=_expired())
+        if owned.used:
+            row = session_usage_row(
+                str(owned.session.session_id),
+                mode=owned.mode,
+                backend_name=str(owned.session.backend() or ""),
+                seconds=seconds,
+            )
+            await arecord_session_usage(str(flow_run.id), row, logger)
 
 
-def _close(session: Any) -> None:
+def _close(session: Any) -> float | None:
+    """Close ``session`` (blocking); return the usage the service reports for it, if any."""
     with translating_errors():
         session.close()
+    try:
+        usage = session.usage()
+    except Exception:  # the usage is informative; a closed session is what matters here
+        return None
+    return float(usage) if isinstance(usage, (int, float)) else None
 
 
 def _expired() -> Any:

@@ -4,8 +4,10 @@ Every job a flow run fetches (robust mode) or runs (simple mode, and the wrapper
 the flow run's ``qiskit-usage-<flow run id>`` table artifact: job id, primitive, backend,
 execution mode, whether the job was new, adopted (``reused``) or restored from Prefect's cache
 (``cached``, submitted by an earlier flow run), queue time, QPU seconds as the service reports
-them, shots or precision, and status — followed by a totals row. Each update publishes a new
-version of the artifact under the same key, so the latest version is always the whole table.
+them, shots or precision, and status. A Batch or Session the flow run opened adds one more row when
+the flow run closes it: the usage the service reports for the Batch/Session itself (what IBM bills
+a Session by). The totals row comes last. Each update publishes a new version of the artifact
+under the same key, so the latest version is always the whole table.
 
 Rows are kept per flow run in a bounded, per-process table (`MEMORY` flow runs).
 """
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 
 #: How many flow runs' tables one process keeps (oldest forgotten first).
 MEMORY: Final = 1_000
+
+#: How the ``job_id`` cell of a Batch/Session row starts: ``"BATCH "`` or ``"SESSION "``.
+SESSION_ROW_PREFIXES: Final = ("BATCH ", "SESSION ")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class _Table:
     """One flow run's rows, and whether a publisher is writing the artifact right now."""
 
     rows: list[UsageRow] = field(default_factory=list)
+    sessions: list[UsageRow] = field(default_factory=list)
     publishing: bool = False
     dirty: bool = False
 
@@ -126,8 +132,25 @@ def _as_datetime(value: object) -> datetime | None:
     return None
 
 
-def _table(rows: list[UsageRow]) -> list[dict[str, Any]]:
-    table = [asdict(row) for row in rows]
+def session_usage_row(
+    session_id: str, *, mode: str, backend_name: str, seconds: float | None
+) -> UsageRow:
+    """The row of a Batch/Session the flow run closed: the usage the service reports for it."""
+    return UsageRow(
+        job_id=f"{mode.upper()} {session_id}",
+        primitive="",
+        backend=backend_name,
+        mode=mode,
+        origin="",
+        queue_seconds=None,
+        qpu_seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
+        shots_or_precision="",
+        status="closed",
+    )
+
+
+def _table(rows: list[UsageRow], sessions: list[UsageRow]) -> list[dict[str, Any]]:
+    table = [asdict(row) for row in [*rows, *sessions]]
     qpu = [row.qpu_seconds for row in rows if row.qpu_seconds is not None]
     queued = [row.queue_seconds for row in rows if row.queue_seconds is not None]
     table.append(
@@ -166,9 +189,21 @@ async def arecord_usage(row: UsageRow, logger: Logger) -> None:
     flow_run_id = current_flow_run_id()
     if flow_run_id is None:
         return
+    await _add(flow_run_id, row, logger, session=False)
+
+
+async def arecord_session_usage(flow_run_id: str, row: UsageRow, logger: Logger) -> None:
+    """Add a Batch/Session row (`session_usage_row`) to ``flow_run_id``'s usage table.
+
+    Called when the flow run closes what it opened. Failures are logged, never raised.
+    """
+    await _add(flow_run_id, row, logger, session=True)
+
+
+async def _add(flow_run_id: str, row: UsageRow, logger: Logger, *, session: bool) -> None:
     with _tables_guard:
         table = _tables.setdefault(flow_run_id, _Table())
-        table.rows.append(row)
+        (table.sessions if session else table.rows).append(row)
         table.dirty = True
         if table.publishing:
             return  # the running publisher writes this row too, before it stops
@@ -190,13 +225,13 @@ async def _publish_until_clean(flow_run_id: str, table: _Table, logger: Logger) 
                 table.publishing = False
                 return
             table.dirty = False
-            snapshot = list(table.rows)
+            snapshot, sessions = list(table.rows), list(table.sessions)
         try:
             await acreate_table_artifact(
-                table=_table(snapshot),
+                table=_table(snapshot, sessions),
                 key=usage_artifact_key(flow_run_id),
                 description="Qiskit Runtime usage of this flow run: one row per finished job, "
-                "then the totals.",
+                "one per Batch/Session it closed (the service's usage of it), then the totals.",
             )
         except Exception as exc:
             logger.warning("Could not update the usage table artifact: %s", exc)
@@ -208,11 +243,14 @@ async def _publish_until_clean(flow_run_id: str, table: _Table, logger: Logger) 
 
 
 __all__ = [
+    "SESSION_ROW_PREFIXES",
     "UsageRow",
+    "arecord_session_usage",
     "arecord_usage",
     "current_flow_run_id",
     "job_origin",
     "queue_seconds",
+    "session_usage_row",
     "usage_artifact_key",
     "usage_row",
 ]
