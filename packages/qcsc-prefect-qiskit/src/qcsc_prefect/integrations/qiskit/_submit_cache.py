@@ -171,9 +171,8 @@ def retry_torn_cache_read(task: Task[..., Any], task_run: TaskRun, state: State[
     if exc is None or not is_torn_cache_read(exc):
         return False
     run_logger().warning(
-        "The submit-cache record %s was being rewritten by another flow run while this one read "
+        "The submit-cache record was being rewritten by another flow run while this one read "
         "it (%s: %s); looking the cache up again.",
-        task_run.cache_key or "(no key)",
         type(exc).__name__,
         exc,
     )
