@@ -17,7 +17,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
 .PHONY: venv test test-slow test-compat demo reliability bench lint typecheck check clean \
-	stack-up stack-down stack-status load
+	stack-up stack-down stack-status load chaos
 
 venv: $(STAMP)
 
@@ -93,6 +93,13 @@ stack-status: $(STAMP)
 # 10 jobs, faults, a worker killed mid-run; fails unless created = live = distinct inputs.
 load: $(STAMP)
 	$(PY) benchmarks/load/load.py
+
+# Faults of the shared services (never part of `make test`; needs root for network namespaces):
+# its own stack in .stack-chaos/, 3 hosts submitting overlapping inputs while PostgreSQL
+# restarts, the Prefect server restarts, a lock holder is cut off, a lock holder is frozen;
+# fails on any duplicate that ran or any lost result (see docs/deployment.md).
+chaos: $(STAMP)
+	$(PY) benchmarks/chaos/chaos.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo-state
