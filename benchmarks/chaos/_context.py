@@ -153,16 +153,16 @@ class Chaos:
         )
         return int(out.strip() or 0)
 
-    def flow_run_states(self, tag: str) -> dict[str, str]:
-        """State type of every flow run tagged ``tag``, by flow-run id (from the Prefect API)."""
+    def flow_run_states(self, name_part: str) -> dict[str, str]:
+        """State type of every flow run whose name contains ``name_part`` (Prefect API), by id."""
 
         async def read() -> dict[str, str]:
             from prefect.client.orchestration import get_client
-            from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+            from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
             async with get_client() as client:
                 runs = await client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]))
+                    flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=name_part))
                 )
             return {str(run.id): run.state.type.value if run.state else "NONE" for run in runs}
 

@@ -97,7 +97,7 @@ def launch(
     indices: list[int],
     *,
     salt: float,
-    labels: list[str],
+    run_name: str,
     env: dict[str, str],
     workdir: Path,
     prefix: list[str] | None = None,
@@ -109,8 +109,7 @@ def launch(
     err = workdir / f"{name}-{attempt}.err"
     argv = [*(prefix or []), sys.executable, str(HERE / "host.py"), "--salt", str(salt)]
     argv += ["--indices", ",".join(map(str, indices))]
-    for label in labels:
-        argv += ["--tag", label]
+    argv += ["--name", run_name]
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
             argv,

@@ -6,8 +6,8 @@ submitted by two or three hosts at about the same moment), a fault while they ru
 of every host whose flow run did not complete. It is counted from the emulator's control API
 (jobs created, jobs live = not cancelled, distinct inputs = distinct idempotency tags,
 duplicates that ran = live jobs beyond one per tag) and from the Prefect API (flow runs not
-completed, by the round's tag); results lost are inputs a host never got a result for, after
-its rerun.
+completed, found by the round's flow-run names); results lost are inputs a host never got a
+result for, after its rerun.
 
 The tag lookup a submitter makes under its lock (``GET /jobs``, the job list) is what a fault
 waits for: delaying it keeps the locks held long enough for the fault to hit them.
@@ -108,9 +108,10 @@ def start_round(
         if index > 0:
             env.update(waiters_env or {})
         prefix = chaos.namespace.prefix if outside else None
+        run_name = f"{label}-first-{name}"
         hosts.append(
             launch(
-                name, indices, salt=salt, labels=[label], env=env, workdir=workdir, prefix=prefix
+                name, indices, salt=salt, run_name=run_name, env=env, workdir=workdir, prefix=prefix
             )
         )
     wait_ready(hosts)
@@ -126,7 +127,7 @@ def finish_round(chaos: Chaos, rnd: Round, act: Act) -> Row:
         for host in rnd.hosts:
             host.stop()
         chaos.control.clear_faults()
-    states = chaos.flow_run_states(rnd.label)
+    states = chaos.flow_run_states(f"{rnd.label}-first-")
     failed = sum(1 for state in states.values() if state != "COMPLETED")
     failed += max(0, len(rnd.hosts) - len(states))  # a host that never created its flow run
     final = {host.name: host for host in rnd.hosts}
@@ -144,9 +145,9 @@ def finish_round(chaos: Chaos, rnd: Round, act: Act) -> Row:
 
 def _rerun(chaos: Chaos, rnd: Round, host: Host) -> Host:
     env = chaos.host_env(host.name)
-    labels = [f"{rnd.label}-rerun"]
+    run_name = f"{rnd.label}-rerun-{host.name}"
     return launch(
-        host.name, host.indices, salt=rnd.salt, labels=labels, env=env, workdir=rnd.workdir
+        host.name, host.indices, salt=rnd.salt, run_name=run_name, env=env, workdir=rnd.workdir
     )
 
 
