@@ -79,7 +79,10 @@ def main() -> int:
     rows: list[Row] = []
     try:
         chaos.up()
-        print(f"[chaos] stack up in {time.monotonic() - started:.0f} s ({chaos.stack.dir})")
+        print(
+            f"[chaos] stack up in {time.monotonic() - started:.0f} s ({chaos.stack.dir})",
+            flush=True,
+        )
         for key, how, scenario in SCENARIOS:
             if args.only and key not in args.only:
                 continue
