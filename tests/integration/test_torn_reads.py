@@ -241,12 +241,6 @@ async def test_stack_storage_block_never_shows_a_half_written_record(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Prefect's default LocalFileSystem storage writes in place; the submit tasks as "
-    "shipped do not yet retry a torn cache read (needs retries=1, "
-    "retry_condition_fn=retry_torn_cache_read in submit.py)",
-)
 async def test_default_storage_rerun_meeting_a_half_written_record_does_not_fail(
     runtime_emulator: Any,
     isa_bell: QuantumCircuit,

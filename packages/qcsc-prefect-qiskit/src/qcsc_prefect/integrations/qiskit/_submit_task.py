@@ -78,8 +78,14 @@ class SubmitTask(Task[P, R]):
         return states
 
     def with_options(self, **options: Any) -> SubmitTask[P, R]:
-        """Prefect's ``with_options``, keeping this class (Prefect builds a plain `Task`)."""
+        """Prefect's ``with_options``, keeping this class (Prefect builds a plain `Task`).
+
+        Asking for ``retries`` without a ``retry_condition_fn`` retries every failure, as for
+        any Prefect task: the built-in condition (retry only a torn cache read) is dropped.
+        """
         changed: Any = Task.with_options(self, **options)
+        if "retries" in options and "retry_condition_fn" not in options:
+            changed.retry_condition_fn = None
         changed.__class__ = type(self)
         changed.primitive = self.primitive
         result: SubmitTask[P, R] = changed

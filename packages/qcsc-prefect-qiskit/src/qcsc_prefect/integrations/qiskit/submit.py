@@ -39,7 +39,7 @@ from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
 from ._prepare import aprepare_inputs, build_native
-from ._submit_cache import current_cache_entry
+from ._submit_cache import current_cache_entry, retry_torn_cache_read
 from ._submit_task import submit_task
 from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
@@ -594,7 +594,8 @@ def _default_estimator_submit_key(context: TaskRunContext, parameters: dict[str,
     "sampler",
     name="submit_sampler_job_task",
     task_run_name=primitive_run_name("submit", "sampler"),
-    retries=0,
+    retries=1,
+    retry_condition_fn=retry_torn_cache_read,
     cache_key_fn=_default_sampler_submit_key,
     persist_result=True,
 )
@@ -614,7 +615,9 @@ async def submit_sampler_job_task(
     Pass exactly one of ``runtime_config`` and ``runtime_block_name``. The job carries an
     idempotency tag; a retry, a rerun or a concurrent identical run adopts the existing job
     instead of submitting another (see the module docstring). Submission is never retried
-    blindly: the task runs with ``retries=0``; retry the fetch task instead.
+    blindly: the task retries only a cache lookup that read its record while another flow run
+    rewrote it (``retries=1`` with `retry_torn_cache_read`), never its body; retry the fetch
+    task instead.
 
     Args:
         pubs: Sampler pubs (ISA circuits, or ``(circuit, parameter_values[, shots])``).
@@ -654,7 +657,8 @@ async def submit_sampler_job_task(
     "estimator",
     name="submit_estimator_job_task",
     task_run_name=primitive_run_name("submit", "estimator"),
-    retries=0,
+    retries=1,
+    retry_condition_fn=retry_torn_cache_read,
     cache_key_fn=_default_estimator_submit_key,
     persist_result=True,
 )
