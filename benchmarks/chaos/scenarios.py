@@ -239,25 +239,27 @@ def _first_holds_its_locks(chaos: Chaos, first: Host, delay: float) -> int:
 # --------------------------------------------------------------------------- the scenarios
 
 
-def postgres_restarted(chaos: Chaos, rnd: Round) -> Act:
-    """PostgreSQL (the lock database and the Prefect server's) restarts under held locks."""
+def _all_hold_locks(chaos: Chaos, rnd: Round) -> int:
+    """Release every host, tag lookups delayed 1 s; return once two or more locks are held."""
     _delay_lookups(chaos, 1.0, HOSTS * INPUTS_PER_HOST)
     for host in rnd.hosts:
         host.go()
     _until(lambda: chaos.locks_held() >= 2, 60, "locks to be held")
-    held = chaos.locks_held()
+    return chaos.locks_held()
+
+
+def postgres_restarted(chaos: Chaos, rnd: Round) -> Act:
+    """PostgreSQL (the lock database and the Prefect server's) restarts under held locks."""
+    held = _all_hold_locks(chaos, rnd)
     down = chaos.restart_postgres()
     return Act(f"restarted while {held} locks were held; down {down:.1f} s")
 
 
 def server_restarted(chaos: Chaos, rnd: Round) -> Act:
-    """The Prefect server stops and starts again while the hosts submit."""
-    _delay_lookups(chaos, 1.0, HOSTS * INPUTS_PER_HOST)
-    for host in rnd.hosts:
-        host.go()
-    _until(lambda: chaos.locks_held() >= 2, 60, "locks to be held")
+    """The Prefect server stops and starts again while the hosts hold locks."""
+    held = _all_hold_locks(chaos, rnd)
     down = chaos.restart_server()
-    return Act(f"server stopped and back after {down:.1f} s")
+    return Act(f"server stopped while {held} locks were held and back after {down:.1f} s")
 
 
 def host_cut_off(chaos: Chaos, rnd: Round) -> Act:
