@@ -60,16 +60,25 @@ def live_jobs(runtime_emulator: Any) -> Callable[[], list[dict[str, Any]]]:
     return read
 
 
-@pytest.fixture
-def worker_env(runtime_emulator: Any, tmp_path: Path) -> dict[str, str]:
-    """Environment for a subprocess that shares this run's Prefect API, storage and locks."""
+def worker_environment(emulator: Any) -> dict[str, str]:
+    """Environment for a process that shares this run's Prefect API, storage, locks and emulator.
+
+    The API URL is a setting of the test harness, not an environment variable, so it is read
+    from Prefect's settings; the storage and lock paths are already in ``os.environ``.
+    """
     from prefect.settings import PREFECT_API_URL
 
     env = dict(os.environ)
-    env.update(runtime_emulator.env())
+    env.update(emulator.env())
     env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@pytest.fixture
+def worker_env(runtime_emulator: Any) -> dict[str, str]:
+    """Environment for a subprocess that shares this run's Prefect API, storage and locks."""
+    return worker_environment(runtime_emulator)
 
 
 @pytest.fixture
