@@ -58,6 +58,7 @@ EXPECTED = {
     "SessionClosedError",
     "SubmissionUnknownError",
     "SubmitLockError",
+    "SubmitLockLostError",
 }
 
 

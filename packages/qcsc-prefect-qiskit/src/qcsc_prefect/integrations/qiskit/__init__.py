@@ -28,6 +28,7 @@ from .errors import (
     SessionClosedError,
     SubmissionUnknownError,
     SubmitLockError,
+    SubmitLockLostError,
 )
 from .storage import AtomicLocalFileSystem
 
@@ -128,6 +129,7 @@ __all__ = [
     "SessionClosedError",
     "SubmissionUnknownError",
     "SubmitLockError",
+    "SubmitLockLostError",
     "UsageTable",
     "UsageTotals",
     "aread_usage_table",
