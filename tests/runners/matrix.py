@@ -217,6 +217,9 @@ class ProcessRunnerMatrix(RunnerMatrix):
         # on a worker; that run must find the job by its tag, not post a second one.
         assert runner.kill_task_process is not None
         control = runtime_emulator.control
+        # A remote worker looks the tag up before posting (it may be a rerun): that lookup
+        # passes; the one after the POST stalls.
+        control.add_fault("GET", r"/jobs$", {"delay": 0.01})
         control.add_fault("GET", r"/jobs$", {"delay": 30})
 
         @flow(task_runner=runner.task_runner())

@@ -244,8 +244,9 @@ def _no_identity_error(primitive: PrimitiveName) -> InvalidInputError:
 def run_identity(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> tuple[str, bool]:
     """Return the call identity of the running submit task, and whether it may repeat.
 
-    The second value says whether an earlier attempt of the same submission may exist (a task
-    or a flow retry).
+    The second value says whether an earlier attempt of the same submission may exist: a task
+    or a flow retry, or any run on a remote task-runner worker (Dask and Ray run a task again
+    on another worker when its worker dies, as a new attempt Prefect does not count).
 
     Raises:
         InvalidInputError: The task carries no call identity and runs where none can be given.
@@ -257,7 +258,8 @@ def run_identity(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> tup
     flow_ctx = FlowRunContext.get()
     flow_run = flow_ctx.flow_run if flow_ctx is not None else None
     attempt = flow_run.run_count if flow_run is not None else 0
-    maybe_earlier = task_run.run_count > 1 or attempt > 1
+    detached = flow_ctx is not None and flow_ctx.detached
+    maybe_earlier = task_run.run_count > 1 or attempt > 1 or detached
     if task_run.flow_run_id is None:
         return f"{primitive}:task-run:{task_run.id}", maybe_earlier
     carried = getattr(task_ctx.task, CALL_IDENTITY_ATTRIBUTE, None)
