@@ -202,6 +202,7 @@ def ray_local_cluster(env: dict[str, str]) -> Iterator[Runner]:
     from prefect_ray import RayTaskRunner
 
     ray.init(
+        address="local",  # a new instance of our own, never a cluster found on the machine
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=200 * 1024 * 1024,

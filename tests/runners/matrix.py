@@ -17,11 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import cloudpickle
-from prefect import flow, unmapped
+import pytest
+from prefect import flow, task, unmapped
 from qiskit import QuantumCircuit
 
 from qcsc_prefect.integrations.qiskit.blocks import QiskitRuntimeConfig
 from qcsc_prefect.integrations.qiskit.digests import build_qiskit_sampler_input_digest
+from qcsc_prefect.integrations.qiskit.errors import InvalidInputError
 from qcsc_prefect.integrations.qiskit.fetch import fetch_qiskit_job_result_task
 from qcsc_prefect.integrations.qiskit.jobs import JobReference
 from qcsc_prefect.integrations.qiskit.submit import submit_sampler_job_task
@@ -67,6 +69,12 @@ def assert_distinct_jobs(
     for output in outputs:
         counts = output["result"][0].data.meas.get_counts()
         assert sum(counts.values()) == SHOTS and set(counts) <= {"00", "11"}
+
+
+@task
+async def submit_from_inside_a_task(pubs: list[QuantumCircuit]) -> JobReference:
+    """A user task that calls the submit task itself (a nested task run where it runs)."""
+    return await submit_sampler_job_task(pubs, runtime_config=_config(), shots=SHOTS)
 
 
 def run_in_thread(call: Callable[[], Any]) -> Any:
@@ -189,7 +197,8 @@ class RunnerMatrix:
     def test_submits_from_subflows(
         self, runner: Runner, runtime_emulator: Any, isa_bell: QuantumCircuit
     ) -> None:
-        # Each subflow call is a flow run of its own: its calls are new submissions.
+        # Each subflow call is a flow run of its own: its calls are new submissions. A retry of
+        # the parent runs the subflows again as new subflow runs, which reuse the first jobs.
         @flow(task_runner=runner.task_runner())
         def child() -> list[JobReference]:
             pubs = [isa_bell]
@@ -199,11 +208,20 @@ class RunnerMatrix:
             ]
             return [future.result() for future in futures]
 
-        @flow(task_runner=runner.task_runner())
-        def parent() -> list[JobReference]:
-            return child() + child()
+        attempts: list[list[JobReference]] = []
 
-        assert_distinct_jobs(runtime_emulator, parent())
+        @flow(task_runner=runner.task_runner(), retries=1, retry_delay_seconds=0)
+        def parent() -> list[JobReference]:
+            refs = child() + child()
+            attempts.append(refs)
+            if len(attempts) == 1:
+                raise RuntimeError("the parent failed after its subflows")
+            return refs
+
+        refs = parent()
+        assert [ref.job_id for ref in attempts[0]] == [ref.job_id for ref in refs]
+        assert_distinct_jobs(runtime_emulator, refs)
+        assert _posts(runtime_emulator) == 4
 
 
 class ProcessRunnerMatrix(RunnerMatrix):
@@ -239,3 +257,18 @@ class ProcessRunnerMatrix(RunnerMatrix):
         (job,) = jobs
         assert ref.job_id == job["id"] and ref.reused
         assert ref.idempotency_tag in job["tags"]
+
+    def test_submit_inside_a_task_on_a_worker_is_refused(
+        self, runner: Runner, runtime_emulator: Any, isa_bell: QuantumCircuit
+    ) -> None:
+        # On a worker the flow's call order is unknown: such a call has no identity that would
+        # survive a retry, so it is refused before anything is posted.
+        @flow(task_runner=runner.task_runner())
+        def nested() -> JobReference:
+            return submit_from_inside_a_task.submit([isa_bell]).result()
+
+        with pytest.raises(InvalidInputError, match="remote task-runner worker") as caught:
+            nested()
+        assert caught.value.argument == "input_digest"
+        assert _posts(runtime_emulator) == 0
+        assert runtime_emulator.control.job_count() == 0
