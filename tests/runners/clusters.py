@@ -85,7 +85,7 @@ def dask_local_cluster(env: dict[str, str]) -> Iterator[Runner]:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=":0",  # its HTTP server on a free port, never 8787
                 env=env,
             )
         )
@@ -126,7 +126,8 @@ def dask_cli_cluster(env: dict[str, str], state: Path) -> Iterator[Runner]:
 
     try:
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0",
-              "--no-dashboard", "--scheduler-file", str(scheduler_file))  # fmt: skip
+              "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+              "--scheduler-file", str(scheduler_file))  # fmt: skip
         _wait_for_file(scheduler_file, started[0])
         for index in range(2):
             start(f"worker-{index}", "worker", "--scheduler-file", str(scheduler_file),

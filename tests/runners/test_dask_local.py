@@ -34,7 +34,7 @@ def test_issue_flow_with_its_own_cluster(
     from prefect_dask import DaskTaskRunner
 
     cluster_kwargs = {"n_workers": 2, "threads_per_worker": 1, "processes": True,
-                      "dashboard_address": None, "env": runner_env}  # fmt: skip
+                      "dashboard_address": ":0", "env": runner_env}  # fmt: skip
 
     @flow(task_runner=DaskTaskRunner(cluster_kwargs=cluster_kwargs))
     def twice() -> tuple[list[JobReference], list[Any]]:
