@@ -74,6 +74,17 @@ def _files_containing(needle: str, roots: list[Path]) -> list[str]:
     return found
 
 
+def _where(needle: str, texts: list[str]) -> list[str]:
+    """The neighbourhood of each leaked ``needle`` in ``texts`` (the secret itself masked)."""
+    found = []
+    for index, text in enumerate(texts):
+        at = text.find(needle)
+        if at >= 0:
+            window = text[max(0, at - 300) : at + len(needle) + 100]
+            found.append(f"text {index}: ...{window.replace(needle, '<SECRET>')}...")
+    return found
+
+
 async def _prefect_text() -> str:
     await APILogWorker.drain_all(timeout=10)  # type: ignore[misc]
     async with get_client() as client:
@@ -213,4 +224,4 @@ async def test_token_never_leaks_on_any_path(
     scenario.jobs(expected_live=7)
     assert scenario.row.jobs_created == 8 and scenario.row.duplicates == 0
     scenario.note(f"{len(outputs)} results, {len(texts)} texts searched")
-    assert sum(leaks.values()) == 0, leaks
+    assert sum(leaks.values()) == 0, (leaks, _where(SECRET, texts))
