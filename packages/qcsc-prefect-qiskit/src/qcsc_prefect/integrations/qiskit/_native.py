@@ -38,7 +38,7 @@ from qiskit_ibm_runtime.quantum_program import QuantumProgram
 from qiskit_ibm_runtime.quantum_program.params_converters import QUANTUM_PROGRAM_PARAMS_CONVERTERS
 from qiskit_ibm_runtime.runtime_job_v2 import API_TO_JOB_STATUS
 
-from ._translate import exception_chain, translating_errors
+from ._translate import drop_http_exchanges, exception_chain, translating_errors
 from .errors import (
     BackendNotFoundError,
     InvalidInputError,
@@ -213,6 +213,7 @@ def call_keeping_secret_out(secret: str | None, call: Callable[[], _V]) -> _V:
     try:
         return call()
     except Exception as exc:
+        drop_http_exchanges(exc)  # an IAM request's body holds the key
         if not secret or not any(secret in str(link) for link in exception_chain(exc)):
             raise
         leaked = exc

@@ -110,6 +110,29 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+#: Attributes by which upstream exceptions keep the HTTP exchange that failed: IBM Cloud's
+#: ``ApiException.http_response`` and ``requests``' ``request``/``response``. The request of an
+#: IAM token exchange carries the API key in its body.
+_EXCHANGES: Final = ("http_response", "request", "response")
+
+
+def drop_http_exchanges(exc: BaseException) -> None:
+    """Forget the HTTP requests and responses held by ``exc`` and its causes.
+
+    Called once an upstream error has been read (status, retry-after, reason): the text of the
+    errors stays, but nothing that prints, copies or pickles them can reach a request body or
+    header with credentials in it.
+    """
+    for link in exception_chain(exc):
+        for name in _EXCHANGES:
+            if getattr(link, name, None) is None:
+                continue
+            try:
+                setattr(link, name, None)
+            except (AttributeError, TypeError):  # a read-only property: nothing kept there
+                continue
+
+
 def http_status(exc: BaseException) -> int | None:
     """Return the HTTP status behind ``exc``, walking its cause/context chain.
 
@@ -308,6 +331,7 @@ def translating_errors(job_id: str | None = None) -> Iterator[None]:
         raise
     except Exception as exc:
         ours = translate(exc, job_id=job_id)
+        drop_http_exchanges(exc)
         if ours is None:
             raise
         raise ours from exc
