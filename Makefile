@@ -16,7 +16,7 @@ BOOTSTRAP_INPUTS := constraints.txt requirements-dev.txt \
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: venv test test-slow test-compat demo reliability bench lint typecheck check clean \
+.PHONY: venv test test-runners test-slow test-compat demo reliability bench lint typecheck check clean \
 	stack-up stack-down stack-status load chaos
 
 venv: $(STAMP)
@@ -59,6 +59,10 @@ reliability: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) -m pytest -q -m bench tests/bench
+
+# The task-runner matrix under Ray (threads and Dask run in `make test`); `.ci/run` calls it.
+test-runners: $(STAMP)
+	$(PY) -m pytest -q -m ray tests/runners
 
 # The long tests `make test` skips (emulator error-matrix rows, soak scenarios).
 test-slow: $(STAMP)

@@ -1,4 +1,8 @@
-"""The matrix under `prefect_ray.RayTaskRunner` on a local Ray instance (2 CPUs)."""
+"""The matrix under `prefect_ray.RayTaskRunner` on a local Ray instance (2 CPUs).
+
+Marked ``ray``: `make test-runners` runs it (and `.ci/run` calls that too), so that `make test`
+stays within its time budget; threads and both Dask setups run in `make test`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import pytest
 
 from tests.runners.clusters import Runner, ray_local_cluster
 from tests.runners.matrix import ProcessRunnerMatrix
+
+pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
