@@ -6,7 +6,7 @@ import pickle
 import traceback
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from prefect import flow
@@ -25,6 +25,8 @@ from qcsc_prefect.integrations.qiskit import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from prefect.client.schemas.objects import FlowRun
 
 
@@ -55,14 +57,28 @@ def files_containing(secret: str, roots: list[Path]) -> list[Path]:
     return found
 
 
+async def read_all_pages(read: Callable[..., Awaitable[list[Any]]]) -> list[Any]:
+    """Every record a Prefect client ``read_*`` call returns, page by page.
+
+    The server returns at most one page (200 records) per call: a whole test run holds more
+    logs than that, and the first page is then another test's.
+    """
+    found: list[Any] = []
+    while True:
+        page = await read(limit=200, offset=len(found))
+        found += page
+        if len(page) < 200:
+            return found
+
+
 async def everything_prefect_holds(flow_run_id: uuid.UUID) -> str:
     """Logs, artifacts, task runs and the flow run as the API returns them, as one text."""
     await APILogWorker.drain_all(timeout=10)  # type: ignore[misc]
     async with get_client() as client:
-        logs = await client.read_logs()
-        artifacts = await client.read_artifacts()
+        logs = await read_all_pages(client.read_logs)
+        artifacts = await read_all_pages(client.read_artifacts)
         flow_run: FlowRun = await client.read_flow_run(flow_run_id)
-        task_runs = await client.read_task_runs()
+        task_runs = await read_all_pages(client.read_task_runs)
     parts = [log.message for log in logs]
     parts += [repr(artifact.data) for artifact in artifacts]
     parts += [task_run.model_dump_json() for task_run in task_runs]

@@ -37,6 +37,7 @@ from qcsc_prefect.integrations.qiskit import (
     submit_sampler_job_task,
 )
 from qcsc_runtime_emulator import DEFAULT_API_KEY
+from tests.integration.test_secrets import read_all_pages
 
 FEZ = "ibm_fez"
 SECRET = DEFAULT_API_KEY
@@ -88,10 +89,10 @@ def _where(needle: str, texts: list[str]) -> list[str]:
 async def _prefect_text() -> str:
     await APILogWorker.drain_all(timeout=10)  # type: ignore[misc]
     async with get_client() as client:
-        logs = await client.read_logs()
-        artifacts = await client.read_artifacts()
-        flow_runs = await client.read_flow_runs()
-        task_runs = await client.read_task_runs()
+        logs = await read_all_pages(client.read_logs)
+        artifacts = await read_all_pages(client.read_artifacts)
+        flow_runs = await read_all_pages(client.read_flow_runs)
+        task_runs = await read_all_pages(client.read_task_runs)
     parts = [log.message for log in logs]
     parts += [repr(a.data) + repr(a.description) for a in artifacts]
     parts += [run.model_dump_json() for run in [*flow_runs, *task_runs]]
