@@ -60,9 +60,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) -m pytest -q -m bench tests/bench
 
-# The task-runner matrix under Ray (threads and Dask run in `make test`); `.ci/run` calls it.
+# The task-runner matrix on separately started clusters: a Dask scheduler with 2 workers, and Ray
+# (threads and the Dask LocalCluster run in `make test`); `.ci/run` calls it after `make test`.
 test-runners: $(STAMP)
-	$(PY) -m pytest -q -m ray tests/runners
+	$(PY) -m pytest -q -m cluster tests/runners
 
 # The long tests `make test` skips (emulator error-matrix rows, soak scenarios).
 test-slow: $(STAMP)

@@ -1,5 +1,8 @@
 """The matrix under `DaskTaskRunner(address=...)`: a scheduler and 2 workers started with the
-``dask`` CLI as separate processes, as on a real distributed cluster."""
+``dask`` CLI as separate processes, as on a real distributed cluster.
+
+Marked ``cluster``: `make test-runners` runs it (`.ci/run` calls that too), so that `make test`
+stays within its time budget."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import pytest
 
 from tests.runners.clusters import Runner, dask_cli_cluster
 from tests.runners.matrix import ProcessRunnerMatrix
+
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The matrix under `prefect_ray.RayTaskRunner` on a local Ray instance (2 CPUs).
 
-Marked ``ray``: `make test-runners` runs it (and `.ci/run` calls that too), so that `make test`
-stays within its time budget; threads and both Dask setups run in `make test`.
+Marked ``cluster``: `make test-runners` runs it (and `.ci/run` calls that too), so that `make test`
+stays within its time budget; threads and the Dask LocalCluster run in `make test`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from tests.runners.clusters import Runner, ray_local_cluster
 from tests.runners.matrix import ProcessRunnerMatrix
 
-pytestmark = pytest.mark.ray
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
