@@ -235,27 +235,39 @@ async def _submit_and_wait(
         logger,
     )  # fmt: skip
 
-    output = _native.build_fetch_output(
+    output = _simple_output(
+        primitive, job_id, backend_name, status, result, report,
+        num_pubs=input_count(pubs), shots=shots, precision=precision,
+        submitted=submitted, finished=finished, wall_seconds=wall_seconds,
+    )  # fmt: skip
+    await acreate_result_artifacts(output, artifact_key)
+    return output
+
+
+def _simple_output(
+    primitive: PrimitiveName,
+    job_id: str,
+    backend_name: str,
+    status: JobStatus,
+    result: Any,
+    report: _native.ServiceReport,
+    **timing: Any,
+) -> FetchOutput:
+    """The `FetchOutput` of a simple-mode job: its result and its execution metadata.
+
+    ``timing`` holds ``num_pubs``, ``shots``, ``precision``, ``submitted``, ``finished`` and
+    ``wall_seconds``, as `_native.execution_metadata` takes them.
+    """
+    return _native.build_fetch_output(
         job_id=job_id,
         backend_name=backend_name,
         primitive=primitive,
         status=status,
         result=result,
         metadata=_native.execution_metadata(
-            mode="simple",
-            primitive=primitive,
-            num_pubs=input_count(pubs),
-            shots=shots,
-            precision=precision,
-            status=status,
-            submitted=submitted,
-            finished=finished,
-            wall_seconds=wall_seconds,
-            report=report,
+            mode="simple", primitive=primitive, status=status, report=report, **timing
         ),
     )
-    await acreate_result_artifacts(output, artifact_key)
-    return output
 
 
 async def _wait_for_result(
