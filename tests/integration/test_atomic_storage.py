@@ -18,7 +18,6 @@ from prefect.settings import (
     PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK,
     temporary_settings,
 )
-from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from qiskit import QuantumCircuit
 
 from qcsc_prefect.integrations.qiskit import (
@@ -30,20 +29,12 @@ from qcsc_prefect.integrations.qiskit import (
 )
 
 if TYPE_CHECKING:
-    from prefect.blocks.core import Block
+    pass
 
 FEZ = "ibm_fez"
 
 
-@pytest.mark.parametrize("block", [AtomicLocalFileSystem])
-class TestBlockStandards(BlockStandardTestSuite):
-    @pytest.fixture
-    def block(self, block: type[Block]) -> type[Block]:
-        return block
-
-    def test_has_a_valid_image(self, block: type[Block]) -> None:
-        # Prefect's version downloads the logo, which needs the internet; we ship none.
-        assert block._logo_url is None
+# Prefect's Block standards suite runs on AtomicLocalFileSystem in test_blocks.py.
 
 
 def _temporary_files(directory: Path) -> list[Path]:

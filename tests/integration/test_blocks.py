@@ -12,14 +12,18 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
-from qcsc_prefect.integrations.qiskit import QiskitRuntimeConfig, RuntimeConfigError
+from qcsc_prefect.integrations.qiskit import (
+    AtomicLocalFileSystem,
+    QiskitRuntimeConfig,
+    RuntimeConfigError,
+)
 from qcsc_prefect.integrations.qiskit.blocks import aresolve_runtime_config
 
 if TYPE_CHECKING:
     from prefect.blocks.core import Block
 
 
-@pytest.mark.parametrize("block", [QiskitRuntimeConfig])
+@pytest.mark.parametrize("block", [QiskitRuntimeConfig, AtomicLocalFileSystem])
 class TestBlockStandards(BlockStandardTestSuite):
     @pytest.fixture
     def block(self, block: type[Block]) -> type[Block]:
