@@ -25,7 +25,7 @@ $(STAMP): $(BOOTSTRAP_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt \
-		-e packages/qcsc-prefect-qiskit -e packages/qcsc-runtime-emulator -r requirements-dev.txt
+		-e "packages/qcsc-prefect-qiskit[local,postgres]" -e packages/qcsc-runtime-emulator -r requirements-dev.txt
 	@touch $(STAMP)
 
 test: $(STAMP)
@@ -37,7 +37,7 @@ $(COMPAT_STAMP): $(BOOTSTRAP_INPUTS) constraints-compat.txt
 	cat constraints-compat.txt >> $(COMPAT_VENV)/constraints.txt
 	$(COMPAT_PY) -m pip install --quiet --upgrade pip
 	$(COMPAT_PY) -m pip install --quiet -c $(COMPAT_VENV)/constraints.txt \
-		-e packages/qcsc-prefect-qiskit -e packages/qcsc-runtime-emulator -r requirements-dev.txt
+		-e "packages/qcsc-prefect-qiskit[local,postgres]" -e packages/qcsc-runtime-emulator -r requirements-dev.txt
 	@touch $(COMPAT_STAMP)
 
 # The suite's core on the oldest Prefect we admit, then the clean-install tests (our wheels in

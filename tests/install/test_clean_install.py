@@ -4,11 +4,13 @@ Marked ``install`` (deselected by ``make test``; ``make test-compat`` runs them)
 builds a new virtual environment and installs qiskit, Prefect and their dependencies into it,
 which takes minutes.
 
-* An empty venv plus our two wheels resolves to a stack on which a robust submit/fetch flow
-  runs against the Runtime emulator, with Prefect's temporary server (so fastapi must suit the
-  Prefect that was chosen).
+* An empty venv plus the library's wheel alone (no extras) runs a robust submit/fetch flow
+  against a Runtime emulator served from this test's own venv, with Prefect's temporary server;
+  qiskit-aer is absent and ``channel="local"`` says which extra to add. The same venv with
+  ``[local,postgres]`` runs the flow on ``channel="local"`` and can import asyncpg.
 * A venv that already holds the Prefect of ``constraints.txt`` keeps every installed package
   at its version when our wheels are added.
+* The wheel with ``[prefect38]`` resolves Prefect 3.8 with a fastapi it can serve with.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
+
+from qcsc_runtime_emulator import RuntimeEmulator
 
 pytestmark = [pytest.mark.install, pytest.mark.timeout(1800)]
 
@@ -80,26 +85,49 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return built
 
 
-def test_wheels_in_an_empty_venv_run_a_robust_flow(wheels: list[Path], tmp_path: Path) -> None:
+def _flow(python: Path, env: dict[str, str], *options: str) -> dict[str, Any]:
+    completed = subprocess.run(
+        [str(python), str(FLOW_SCRIPT), *options], capture_output=True, text=True, env=env
+    )
+    lines = completed.stdout.strip().splitlines()
+    assert lines, f"no output ({completed.returncode}):\n{completed.stderr[-4000:]}"
+    outcome: dict[str, Any] = json.loads(lines[-1])
+    return outcome
+
+
+def test_the_bare_wheel_runs_a_cloud_flow_and_local_needs_its_extra(
+    wheels: list[Path], tmp_path: Path
+) -> None:
+    library = next(wheel for wheel in wheels if wheel.name.startswith("qcsc_prefect_qiskit"))
     python = _venv(tmp_path / "venv")
+    env = _clean_env(tmp_path)
     started = time.monotonic()
-    _run([python, "-m", "pip", "install", "--quiet", *wheels], env=_clean_env(tmp_path))
+    _run([python, "-m", "pip", "install", "--quiet", library], env=env)
     install_seconds = time.monotonic() - started
     _run([python, "-m", "pip", "check"])
-
     versions = _versions(python)
-    prefect = Version(versions["prefect"])
-    assert Version("3.8") <= prefect < Version("4")
-    assert Version(versions["fastapi"]) < Version("0.151")  # newer ones break Prefect 3.8
+    assert Version("3.8") <= Version(versions["prefect"]) < Version("4")
+    assert "qiskit-aer" not in versions
+    assert "qcsc-runtime-emulator" not in versions
 
-    output = _run([python, FLOW_SCRIPT], env=_clean_env(tmp_path))
-    outcome = json.loads(output.strip().splitlines()[-1])
+    with RuntimeEmulator(port=0) as emulator:
+        outcome = _flow(python, {**env, **emulator.env()})
+        jobs = emulator.control.job_count()
     assert outcome["state"] == "COMPLETED", outcome
-    assert outcome["jobs"] == 1
+    assert jobs == 1
     assert sum(outcome["value"]["counts"].values()) == 64
-    print(
-        f"clean install: prefect {prefect}, fastapi {versions['fastapi']}, {install_seconds:.0f} s"
-    )
+
+    refused = _flow(python, env, "--local")
+    assert refused["state"] == "FAILED"
+    assert "qcsc-prefect-qiskit[local]" in refused["error"], refused
+
+    _run([python, "-m", "pip", "install", "--quiet", f"{library}[local,postgres]"], env=env)
+    _run([python, "-m", "pip", "check"])
+    _run([python, "-c", "import asyncpg, qiskit_aer"])
+    local = _flow(python, env, "--local")
+    assert local["state"] == "COMPLETED", local
+    assert sum(local["value"]["counts"].values()) == 64
+    print(f"clean install: prefect {versions['prefect']}, {install_seconds:.0f} s")
 
 
 def test_wheels_change_no_package_of_an_installed_prefect(
@@ -124,15 +152,16 @@ def test_wheels_change_no_package_of_an_installed_prefect(
     assert {"qcsc-prefect-qiskit", "qcsc-runtime-emulator"} <= after.keys()
 
 
-def test_wheels_with_prefect_3_8_resolve_a_fastapi_it_can_serve(
+def test_the_prefect38_extra_resolves_a_fastapi_prefect_3_8_can_serve(
     wheels: list[Path], tmp_path: Path
 ) -> None:
-    """Prefect 3.8 admits any fastapi below 1; our own requirement keeps it below 0.151."""
+    """Prefect 3.8 admits any fastapi below 1; the ``prefect38`` extra keeps it below 0.151."""
+    library = next(wheel for wheel in wheels if wheel.name.startswith("qcsc_prefect_qiskit"))
     report = tmp_path / "report.json"
     _run(
         [
             *(sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed"),
-            *("--quiet", "--report", report, *wheels, "prefect==3.8.8"),
+            *("--quiet", "--report", report, f"{library}[prefect38]"),
         ],
         env=_clean_env(tmp_path),
     )
@@ -140,5 +169,5 @@ def test_wheels_with_prefect_3_8_resolve_a_fastapi_it_can_serve(
         item["metadata"]["name"].lower(): Version(item["metadata"]["version"])
         for item in json.loads(report.read_text())["install"]
     }
-    assert chosen["prefect"] == Version("3.8.8")
+    assert Version("3.8") <= chosen["prefect"] < Version("3.9")
     assert Version("0.139") <= chosen["fastapi"] < Version("0.151")

@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from . import serializers  # noqa: F401  (registers the "qiskit-runtime-json" result serializer)
+from ._extras import warn_if_prefect38_without_fastapi_bound
 from .blocks import QiskitRuntimeConfig
 from .errors import (
     BackendNotFoundError,
@@ -148,3 +149,5 @@ __all__ = [
     "submit_sampler_job_task",
     "total_usage",
 ]
+
+warn_if_prefect38_without_fastapi_bound()

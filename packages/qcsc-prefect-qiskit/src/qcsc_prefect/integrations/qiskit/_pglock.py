@@ -37,6 +37,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from ._extras import require_extra
 from .errors import SubmitLockError, SubmitLockLostError
 from .locking import redact_url
 
@@ -199,6 +200,7 @@ class PostgresAdvisoryLock:
     async def _connect(self) -> Any:
         if self._connection is not None and not self._connection.is_closed():
             return self._connection
+        require_extra("postgres")
         import asyncpg  # type: ignore[import-untyped]
 
         name = f"qcsc-qiskit-lock {socket.gethostname()[:32]} pid {os.getpid()}"
