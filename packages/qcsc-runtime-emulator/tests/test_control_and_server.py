@@ -81,6 +81,8 @@ def test_control_faults_and_config(runtime_emulator: RuntimeEmulator) -> None:
         "paused": True,
         "run_delay": 0.1,
         "latency": 0.02,
+        "usage_limit_seconds": None,
+        "usage_consumed_seconds": 0.0,
     }
     with pytest.raises(EmulatorControlError):
         ctl.configure(noise="loud")

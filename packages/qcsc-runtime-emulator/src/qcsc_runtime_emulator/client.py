@@ -133,6 +133,9 @@ class EmulatorControl:
         paused: bool | None = None,
         run_delay: float | None = None,
         latency: float | None = None,
+        *,
+        usage_limit_seconds: float | None = None,
+        usage_consumed_seconds: float | None = None,
     ) -> dict[str, Any]:
         """Change the configuration; ``None`` leaves a setting unchanged.
 
@@ -142,6 +145,10 @@ class EmulatorControl:
             paused: ``True`` holds every queued job.
             run_delay: Seconds every job stays Running at least.
             latency: Seconds added before answering each service request.
+            usage_limit_seconds: The instance's usage limit (``GET /instances/usage``); queued
+                jobs wait while the consumed seconds are at or above it. ``reset()`` removes it.
+            usage_consumed_seconds: Seconds the instance had consumed before the emulator's own
+                jobs (their usage is added to it).
 
         Returns:
             The full configuration after the change.
@@ -154,6 +161,8 @@ class EmulatorControl:
                 "paused": paused,
                 "run_delay": run_delay,
                 "latency": latency,
+                "usage_limit_seconds": usage_limit_seconds,
+                "usage_consumed_seconds": usage_consumed_seconds,
             }.items()
             if v is not None
         }

@@ -30,6 +30,7 @@ from qiskit_ibm_runtime.execution_span import DoubleSliceSpan, ExecutionSpans
 
 from .codec import decode_params, encode_result
 from .lifecycle import JobState
+from .usage_model import estimator_shots, is_mock, mock_name
 
 if TYPE_CHECKING:
     from .state import JobRecord, StateStore
@@ -88,14 +89,18 @@ class BackendCatalog:
             cls = getattr(fake_provider, cls_name)
             directory = Path(cls.dirname)
             self._devices[name] = _Device(name, cls_name, directory)
+            if not is_mock(name):  # the device's dry-run counterpart (`usage_model`)
+                self._devices.setdefault(
+                    mock_name(name), _Device(mock_name(name), cls_name, directory)
+                )
         self._fakes: dict[str, Any] = {}
         self._sims: dict[str, Any] = {}
         self._noise: dict[str, Any] = {}
         self._reduced: dict[tuple[str, frozenset[int]], Any] = {}
 
-    def names(self) -> list[str]:
-        """Published backend names."""
-        return list(self._devices)
+    def names(self, *, include_mocks: bool = False) -> list[str]:
+        """Published backend names; with ``include_mocks`` also their ``mock_`` counterparts."""
+        return [name for name in self._devices if include_mocks or not is_mock(name)]
 
     def __contains__(self, name: object) -> bool:
         return name in self._devices
@@ -390,7 +395,18 @@ def run_estimator(job: JobRecord, catalog: BackendCatalog, noise: str) -> str:
     if precision is not None:
         options["default_precision"] = float(precision)
     estimator = BackendEstimatorV2(backend=prepared.simulator, options=options)
-    return encode_result(_normalise(estimator.run(prepared.pubs).result()))
+    result = _normalise(estimator.run(prepared.pubs).result())
+    return encode_result(_with_service_shots(result, prepared.options))
+
+
+def _with_service_shots(result: PrimitiveResult, options: dict[str, Any]) -> PrimitiveResult:
+    """Report each pub's shots as the service counts them (twirling: randomizations * shots)."""
+    pubs = []
+    for pub in result:
+        precision = pub.metadata.get("target_precision")
+        shots = estimator_shots(precision if isinstance(precision, float) else None, options)
+        pubs.append(type(pub)(pub.data, metadata={**pub.metadata, "shots": shots}))
+    return PrimitiveResult(pubs, metadata=result.metadata)
 
 
 ProgramRunner = Callable[["JobRecord", BackendCatalog, str], str]
@@ -463,12 +479,23 @@ class Executor:
         """Wait for the oldest runnable queued job and start it; None when stopping."""
         while not self._stop.is_set():
             wait: float | None = None
-            if not self.config.get("paused"):
+            if not self.config.get("paused") and not self.usage_limit_reached():
                 job, wait = self.store.start_next_job(float(self.config.get("queue_delay") or 0.0))
                 if job is not None:
                     return job
             self.store.wait_for_change(wait if wait is not None else 1.0)
         return None
+
+    def consumed_seconds(self) -> float:
+        """The instance's consumed QPU seconds: the configured start value plus the jobs' usage."""
+        return (
+            float(self.config.get("usage_consumed_seconds") or 0.0) + self.store.consumed_seconds()
+        )
+
+    def usage_limit_reached(self) -> bool:
+        """Whether the instance's usage limit is set and reached (queued jobs then wait)."""
+        limit = self.config.get("usage_limit_seconds")
+        return limit is not None and self.consumed_seconds() >= float(limit)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -496,7 +523,8 @@ class Executor:
             return
         finally:
             self.current = None
-        remaining = float(self.config.get("run_delay") or 0.0) - (time.time() - started)
+        run_delay = 0.0 if is_mock(job.backend) else float(self.config.get("run_delay") or 0.0)
+        remaining = run_delay - (time.time() - started)
         if remaining > 0:
             self._stop.wait(remaining)
         self.store.finish_job(job.id, JobState.COMPLETED, result=result)

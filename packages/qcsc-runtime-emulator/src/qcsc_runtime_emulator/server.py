@@ -45,6 +45,8 @@ class EmulatorApp:
         backends: Real name -> fake-provider class name (default: fez, torino, manila).
         latency: Seconds added before answering each service request (IAM, search,
             catalog and Runtime; never the control API), to model a remote service.
+        usage_limit_seconds: The instance's usage limit, or ``None`` for none.
+        usage_consumed_seconds: Seconds the instance had consumed before the emulator's jobs.
     """
 
     def __init__(
@@ -58,6 +60,8 @@ class EmulatorApp:
         run_delay: float = 0.0,
         backends: dict[str, str] | None = None,
         latency: float = 0.0,
+        usage_limit_seconds: float | None = None,
+        usage_consumed_seconds: float = 0.0,
     ) -> None:
         if noise not in NOISE_MODES:
             raise ValueError(f"noise must be one of {NOISE_MODES}, not {noise!r}")
@@ -71,6 +75,8 @@ class EmulatorApp:
             "latency": float(latency),
             "noise": noise,
             "paused": False,
+            "usage_limit_seconds": usage_limit_seconds,
+            "usage_consumed_seconds": float(usage_consumed_seconds),
         }
         self.config: dict[str, Any] = dict(self.initial_config)
         self.store = StateStore(state_dir)
@@ -376,6 +382,9 @@ class RuntimeEmulator:
         backends: Real device name -> fake-provider class name.
         latency: Seconds added before answering each service request (the control API
             answers at once), to model the round trip to a remote service.
+        usage_limit_seconds: The instance's usage limit (``GET /instances/usage``), or
+            ``None`` for none; queued jobs wait while it is reached.
+        usage_consumed_seconds: Seconds the instance had consumed before the emulator's jobs.
     """
 
     def __init__(
@@ -391,6 +400,8 @@ class RuntimeEmulator:
         run_delay: float = 0.0,
         backends: dict[str, str] | None = None,
         latency: float = 0.0,
+        usage_limit_seconds: float | None = None,
+        usage_consumed_seconds: float = 0.0,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -403,6 +414,8 @@ class RuntimeEmulator:
             run_delay=run_delay,
             backends=backends,
             latency=latency,
+            usage_limit_seconds=usage_limit_seconds,
+            usage_consumed_seconds=usage_consumed_seconds,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

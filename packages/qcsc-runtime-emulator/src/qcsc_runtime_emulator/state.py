@@ -21,6 +21,7 @@ from typing import Any
 from .codec import new_id
 from .errors import ApiError
 from .lifecycle import JobState, can_transition
+from .usage_model import is_mock
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,13 @@ class JobRecord:
     finished: float | None = None
     expired: bool = False
     result_reads: int = 0
+    estimated_seconds: float = 0.0
+    """The service's usage estimate, set when the job is created (`usage_model`)."""
     result: str | None = field(default=None, repr=False)
 
     def usage_seconds(self) -> float:
-        """Wall-clock seconds the job spent running (0 if it never ran)."""
-        if self.running is None:
+        """Wall-clock seconds the job spent running (0 if it never ran or ran on a mock device)."""
+        if self.running is None or is_mock(self.backend):
             return 0.0
         end = self.finished if self.finished is not None else time.time()
         return round(max(end - self.running, 0.0), 3)
@@ -121,6 +124,7 @@ class NewJob:
     session_id: str | None
     private: bool
     cost: int | None
+    estimated_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -363,6 +367,7 @@ class StateStore:
                 session_id=new.session_id,
                 private=new.private,
                 cost=new.cost,
+                estimated_seconds=new.estimated_seconds,
             )
             self._jobs[job.id] = job
             self._save_job(job)

@@ -100,7 +100,7 @@ def job_to_wire(job: JobRecord, *, exclude_params: bool = True) -> dict[str, Any
         "user_id": "emulator-user",
         "cost": job.cost,
         "runtime": "",
-        "estimated_running_time_seconds": 1.0,
+        "estimated_running_time_seconds": job.estimated_seconds,
         "usage": {"seconds": job.usage_seconds(), "quantum_seconds": job.usage_seconds()},
     }
     if job.finished is not None:
@@ -127,6 +127,8 @@ def job_summary(job: JobRecord) -> dict[str, Any]:
         "finished": iso(job.finished),
         "expired": job.expired,
         "result_reads": job.result_reads,
+        "usage_seconds": job.usage_seconds(),
+        "estimated_seconds": job.estimated_seconds,
     }
 
 

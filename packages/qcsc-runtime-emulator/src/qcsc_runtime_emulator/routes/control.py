@@ -81,7 +81,9 @@ def expire(app: EmulatorApp, req: Request, params: dict[str, str]) -> Response:
     return Response(200, job_summary(app.store.expire_result(params["job_id"])))
 
 
-_SECONDS = frozenset({"queue_delay", "run_delay", "latency"})
+_SECONDS = frozenset(
+    {"queue_delay", "run_delay", "latency", "usage_limit_seconds", "usage_consumed_seconds"}
+)
 
 
 @router.add("GET", r"/config")
@@ -92,7 +94,11 @@ def get_config(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
 
 @router.add("POST", r"/config")
 def set_config(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
-    """Update ``queue_delay``, ``run_delay``, ``latency``, ``noise`` and/or ``paused``."""
+    """Update ``queue_delay``, ``run_delay``, ``latency``, ``noise``, ``paused`` and/or the usage.
+
+    ``usage_limit_seconds`` sets the instance's limit and ``usage_consumed_seconds`` the seconds
+    it had consumed before the emulator's own jobs.
+    """
     data = req.json_object()
     unknown = set(data) - _SECONDS - {"noise", "paused"}
     if unknown:

@@ -9,6 +9,7 @@ from ..execution import PROGRAMS
 from ..programs.executor import PROGRAM_ID as EXECUTOR_PROGRAM
 from ..programs.executor import check_executor_params
 from ..state import JobFilter, NewJob, SessionView
+from ..usage_model import estimate_seconds, instance_usage, is_mock
 from ..wire import job_metrics, job_to_wire, parse_time, session_to_wire
 from . import Request, Response, Router
 
@@ -40,12 +41,12 @@ def _check_calibration(app: EmulatorApp, backend: str, calibration_id: object) -
 def backends(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
     """List devices."""
     devices = []
-    for name in app.catalog.names():
+    for name in app.catalog.names(include_mocks=_bool_arg(req, "include_mocks") is True):
         n = app.catalog.num_qubits(name)
         devices.append(
             {
                 "name": name,
-                "class": "heron" if n > 100 else "falcon",
+                "class": "mock" if is_mock(name) else "heron" if n > 100 else "falcon",
                 "status": {"name": "online", "reason": "available"},
                 "queue_length": app.store.queue_length(name),
                 "qubits": n,
@@ -92,17 +93,10 @@ def status(app: EmulatorApp, req: Request, p: dict[str, str]) -> Response:
 
 @router.add("GET", r"/instances/usage")
 def usage(app: EmulatorApp, req: Request, _: dict[str, str]) -> Response:
-    """Instance usage (never limited)."""
-    consumed = app.store.consumed_seconds()
-    return Response(
-        200,
-        {
-            "instance_id": app.instance,
-            "plan_id": "emulator",
-            "usage_consumed_seconds": round(consumed, 3),
-            "usage_limit_reached": False,
-        },
-    )
+    """Instance usage: consumed seconds, and the limit once one is configured."""
+    limit = app.config.get("usage_limit_seconds")
+    consumed = app.executor.consumed_seconds()
+    return Response(200, instance_usage(app.instance, consumed, limit))
 
 
 # jobs --------------------------------------------------------------------------
@@ -144,7 +138,12 @@ def _new_job(app: EmulatorApp, data: dict[str, Any]) -> NewJob:
         session_id=None if session_id is None else str(session_id),
         private=bool(data.get("private", False)),
         cost=cost,
+        estimated_seconds=estimate_seconds(program, params, _run_delay(app, backend)),
     )
+
+
+def _run_delay(app: EmulatorApp, backend: str) -> float:
+    return 0.0 if is_mock(backend) else float(app.config.get("run_delay") or 0.0)
 
 
 @router.add("POST", r"/jobs")

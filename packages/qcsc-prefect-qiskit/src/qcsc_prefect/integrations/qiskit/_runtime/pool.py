@@ -33,8 +33,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
-from ._logging import run_logger
-from .errors import NO_RESPONSE, RuntimeApiError
+from .._logging import run_logger
+from ..errors import NO_RESPONSE, RuntimeApiError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -30,7 +30,7 @@ from qiskit_ibm_runtime.exceptions import (
 )
 from qiskit_ibm_runtime.exceptions import JobTimeoutError as QiskitJobTimeoutError
 
-from .errors import (
+from ..errors import (
     NO_RESPONSE,
     RAN_TOO_LONG,
     BackendNotFoundError,
