@@ -10,7 +10,7 @@ COMPAT_STAMP := $(COMPAT_VENV)/.bootstrapped
 COMPAT_TESTS := tests/integration/test_robust_submit.py tests/integration/test_robust_fetch.py \
 	tests/integration/test_result_cache_serializer.py tests/integration/test_wrappers.py \
 	tests/reliability/test_crash_windows.py tests/unit/test_cache_keys.py tests/prefect_contract
-BOOTSTRAP_INPUTS := constraints.txt requirements-dev.txt \
+BOOTSTRAP_INPUTS := constraints.txt requirements-dev.txt stack/pyproject.toml \
 	packages/qcsc-prefect-qiskit/pyproject.toml packages/qcsc-runtime-emulator/pyproject.toml
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
@@ -25,7 +25,8 @@ $(STAMP): $(BOOTSTRAP_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt \
-		-e "packages/qcsc-prefect-qiskit[local,postgres]" -e packages/qcsc-runtime-emulator -r requirements-dev.txt
+		-e "packages/qcsc-prefect-qiskit[local,postgres]" -e packages/qcsc-runtime-emulator -e stack \
+		-r requirements-dev.txt
 	@touch $(STAMP)
 
 test: $(STAMP)
@@ -37,7 +38,8 @@ $(COMPAT_STAMP): $(BOOTSTRAP_INPUTS) constraints-compat.txt
 	cat constraints-compat.txt >> $(COMPAT_VENV)/constraints.txt
 	$(COMPAT_PY) -m pip install --quiet --upgrade pip
 	$(COMPAT_PY) -m pip install --quiet -c $(COMPAT_VENV)/constraints.txt \
-		-e "packages/qcsc-prefect-qiskit[local,postgres]" -e packages/qcsc-runtime-emulator -r requirements-dev.txt
+		-e "packages/qcsc-prefect-qiskit[local,postgres]" -e packages/qcsc-runtime-emulator -e stack \
+		-r requirements-dev.txt
 	@touch $(COMPAT_STAMP)
 
 # The suite's core on the oldest Prefect we admit, then the clean-install tests (our wheels in
@@ -86,13 +88,13 @@ STACK_WORKER_LIMIT ?= 4
 STACK_CLEAN ?=
 
 stack-up: $(STAMP)
-	$(PY) stack/stack.py up --workers $(STACK_WORKERS) --limit $(STACK_WORKER_LIMIT)
+	$(PY) -m qcsc_stack up --workers $(STACK_WORKERS) --limit $(STACK_WORKER_LIMIT)
 
 stack-down: $(STAMP)
-	$(PY) stack/stack.py down $(if $(STACK_CLEAN),--clean,)
+	$(PY) -m qcsc_stack down $(if $(STACK_CLEAN),--clean,)
 
 stack-status: $(STAMP)
-	$(PY) stack/stack.py status
+	$(PY) -m qcsc_stack status
 
 # Load test on the running stack (never part of `make test`): 3 simulated hosts, 20 flow runs x
 # 10 jobs, faults, a worker killed mid-run; fails unless created = live = distinct inputs.

@@ -1,6 +1,6 @@
 """The chaos run's handle on its stack: bring-up, service restarts, lock and flow-run queries.
 
-The stack is ``stack/stack.py``'s `Stack` in its own directory (``.stack-chaos/`` by default),
+The stack is `qcsc_stack.Stack` in its own directory (`.stack-chaos/` by default),
 brought up without workers: the hosts are processes this driver starts with a stack host's
 environment (`_hosts`).
 """
@@ -24,7 +24,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "benchmarks" / "locks"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from _harness import load_stack_module  # noqa: E402  (the lock benchmarks' stack loader)
+import qcsc_stack  # noqa: E402
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -47,7 +47,7 @@ class Chaos:
     """
 
     def __init__(self, directory: Path, latency: float) -> None:
-        self.stack_module: ModuleType = load_stack_module()
+        self.stack_module: ModuleType = qcsc_stack
         self.stack = self.stack_module.Stack(directory)
         self.options = self.stack_module.Options(
             directory=directory, workers=0, ui=False, timeout=180.0

@@ -1,6 +1,6 @@
 """``make chaos``: faults of the shared services while three hosts submit the same inputs.
 
-Brings up its own stack (``stack/stack.py`` in ``.stack-chaos/``, no workers), then runs four
+Brings up its own stack (`qcsc_stack` in `.stack-chaos/`, no workers), then runs four
 scenarios (`scenarios`), each while three simulated hosts submit overlapping global-scope
 inputs:
 

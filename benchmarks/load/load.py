@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import random
@@ -43,10 +42,9 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from types import ModuleType
+import qcsc_stack as stack
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -58,16 +56,6 @@ TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 MAX_RERUNS = 3
 
 
-def _stack_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("qcsc_stack", REPO / "stack" / "stack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-stack = _stack_module()
 sys.path.insert(0, str(REPO / "benchmarks"))
 from runner.config import SERVICE_LATENCY  # noqa: E402  (the benchmarks' one latency model)
 

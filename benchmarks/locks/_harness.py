@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -32,19 +31,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def load_stack_module() -> ModuleType:
-    """Import ``stack/stack.py`` (PostgreSQL helpers) by path."""
-    spec = importlib.util.spec_from_file_location("qcsc_stack", REPO / "stack" / "stack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def load_stack_env(path: Path | None = None) -> dict[str, str]:

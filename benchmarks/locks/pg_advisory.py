@@ -42,7 +42,6 @@ from _harness import (
     Report,
     hold_forever,
     load_stack_env,
-    load_stack_module,
     measure_latency,
     measure_sigkill,
     print_report,
@@ -133,7 +132,8 @@ def _netns_down() -> None:
 
 async def _lost_host(report: Report, cap: float) -> None:
     """Holder in a namespace whose link goes down; time until the server frees the lock."""
-    stack = load_stack_module()
+    import qcsc_stack as stack
+
     if os.geteuid() != 0 or not shutil.which("ip"):
         report.notes["lost_host"] = "skipped (needs root and ip netns)"
         return

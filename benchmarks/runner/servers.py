@@ -14,6 +14,9 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qcsc_runtime_emulator import EmulatorControl
+from qcsc_runtime_emulator.server import CONTROL_PREFIX
+
 from .config import ROOT, SERVICE_LATENCY, WORK
 
 sys.path.insert(0, str(WORK))
@@ -123,6 +126,8 @@ class Runner:
         self.emu = emu
         self.pythons = pythons
         self.count = 0
+        #: The emulator's control API (never counted as a runtime request).
+        self.control = EmulatorControl(emu["control_url"].removesuffix(CONTROL_PREFIX), timeout=60)
         os.environ["QCSC_BENCH_CONTROL_URL"] = emu["control_url"]
 
     def env(self, storage: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -185,27 +190,14 @@ class Runner:
         process, logfile = self.start(impl, script, args, **kwargs)
         return self.collect(process, logfile)
 
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the emulator's control API (never counted as a runtime request)."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.emu["control_url"] + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
-
     def reset(self) -> None:
         """Forget every job, fault and setting of the emulator."""
-        self.control("POST", "/reset", {})
+        self.control.reset()
 
     def jobs(self) -> list[dict[str, Any]]:
         """The emulator's job records (control API)."""
-        return list(self.control("GET", "/jobs")["jobs"])
+        return self.control.jobs()
 
     def requests(self) -> dict[str, int]:
         """Runtime requests logged since the last clear, by kind."""
-        return count_requests(self.control("GET", "/log")["log"])
+        return count_requests(self.control.log())

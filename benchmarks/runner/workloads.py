@@ -86,7 +86,7 @@ def in_flight_once(
         The record (``None`` on failure) and the failing process's log tail.
     """
     run.reset()
-    run.control("POST", "/config", {"queue_delay": queue_delay})
+    run.control.configure(queue_delay=queue_delay)
     flag = "native" if impl == "native" else "lib"
     args = ["--impl", flag, "--jobs", str(jobs)]
     records, code, tail = run.run(impl, "in_flight.py", args, extra_env=extra_env)
@@ -138,7 +138,7 @@ def w5_cached(run: Runner, sizes: Sizes, libs: list[str]) -> dict[str, Any]:
         for index in range(1 + sizes.cached_reruns):
             what = "first run" if index == 0 else f"rerun {index}"
             log(f"5 cached rerun: {impl}, {what} ({sizes.cached_jobs} jobs)")
-            run.control("DELETE", "/log")
+            run.control.clear_log()
             records, code, tail = run.run(impl, "robust_flow.py", args, storage=f"cached-{impl}")
             requests = run.requests()
             if code != 0 or not records:
@@ -207,8 +207,7 @@ def _crash(run: Runner, impl: str, base: list[str], storage: str) -> Runs:
 
 
 def _fault_once(run: Runner, action: dict[str, Any]) -> None:
-    fault = {"method": "POST", "path": "/jobs$", "action": action, "times": 1}
-    run.control("POST", "/faults", fault)
+    run.control.add_fault(method="POST", path="/jobs$", action=action, times=1)
 
 
 def _retry(run: Runner, impl: str, base: list[str], storage: str) -> Runs:
@@ -249,7 +248,7 @@ def _scenario(run: Runner, impl: str, number: int, scenario: str) -> dict[str, A
     run.reset()
     # Jobs wait in the queue for a while, as on a real device: a duplicate can be
     # cancelled before it runs.
-    run.control("POST", "/config", {"queue_delay": FAULT_QUEUE_DELAY})
+    run.control.configure(queue_delay=FAULT_QUEUE_DELAY)
     base = ["--impl", "lib", "once", "--shots", str(300 + number)]
     codes, tails = _SCENARIO_RUNS[scenario](run, impl, base, f"faults-{impl}-{scenario}")
     time.sleep(0.5)  # let a cancel reach the emulator

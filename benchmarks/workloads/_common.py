@@ -15,7 +15,6 @@ import json
 import os
 import threading
 import time
-import urllib.request
 import warnings
 from typing import Any
 
@@ -33,31 +32,23 @@ def emit(**fields: Any) -> None:
 # --------------------------------------------------------------------------- emulator control
 
 
-def _control_url() -> str:
-    return os.environ["QCSC_BENCH_CONTROL_URL"]
+def _control() -> Any:
+    """The emulator's control API (never logged as a runtime request); the emulator package is
+    imported here only, so workloads that do not read the log run in venvs without it."""
+    from qcsc_runtime_emulator import EmulatorControl
+    from qcsc_runtime_emulator.server import CONTROL_PREFIX
 
-
-def control(method: str, path: str, body: Any = None) -> Any:
-    """Call the emulator's control API (never logged as a runtime request)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        _control_url() + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
+    return EmulatorControl(
+        os.environ["QCSC_BENCH_CONTROL_URL"].removesuffix(CONTROL_PREFIX), timeout=60
     )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
 
 
 def clear_log() -> None:
-    control("DELETE", "/log")
+    _control().clear_log()
 
 
 def read_log() -> list[dict[str, Any]]:
-    payload = control("GET", "/log")
-    entries: list[dict[str, Any]] = payload["log"] if isinstance(payload, dict) else payload
+    entries: list[dict[str, Any]] = _control().log()
     return entries
 
 

@@ -7,7 +7,6 @@ The PostgreSQL tests run a private PostgreSQL 15 cluster (the stack's `Postgres`
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import re
 import secrets
@@ -17,7 +16,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -43,20 +41,10 @@ REPO = Path(__file__).resolve().parents[2]
 DEAD_HOLDER_BOUND = 30.0
 
 
-def _stack_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "qcsc_stack_for_lock", REPO / "stack" / "stack.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def lock_url() -> Any:
-    stack = _stack_module()
+    import qcsc_stack as stack
+
     try:
         stack.find_pg_bindir(install=True)
     except stack.StackError as exc:

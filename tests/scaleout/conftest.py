@@ -1,4 +1,4 @@
-"""One real stack (``stack/stack.py``) shared by the scale-out and stack-security tests.
+"""One real stack (``qcsc_stack``) shared by the scale-out and stack-security tests.
 
 It is brought up once for this directory, in a temporary state directory on free loopback
 ports: PostgreSQL 15 (run as ``postgres``), a Prefect server on it with API authentication and
@@ -9,7 +9,6 @@ are absent and cannot be installed.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -21,23 +20,15 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-STACK_SCRIPT = REPO / "stack" / "stack.py"
 TIMEOUT = ("--timeout", "90")
-
-
-def _load_stack_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("qcsc_stack", STACK_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
 def stack_module() -> ModuleType:
-    """``stack/stack.py`` imported as a module (it is a script, not a package)."""
-    return _load_stack_module()
+    """The stack package (``stack/qcsc_stack``, installed editable by ``make venv``)."""
+    import qcsc_stack
+
+    return qcsc_stack
 
 
 @pytest.fixture(scope="package")
@@ -48,7 +39,7 @@ def stack(stack_module: ModuleType) -> Iterator[Any]:
     except stack_module.StackError as exc:
         pytest.skip(f"PostgreSQL unavailable: {exc}")
     directory = Path(tempfile.mkdtemp(prefix="qcsc-scaleout-"))
-    cmd = [sys.executable, str(STACK_SCRIPT)]
+    cmd = [sys.executable, "-m", "qcsc_stack"]
     try:
         up = subprocess.run(
             [*cmd, "up", "--dir", str(directory), "--workers", "1", "--limit", "2", *TIMEOUT],

@@ -1,6 +1,6 @@
 """Two hosts, one PostgreSQL-backed Prefect server, one emulator: one job per input.
 
-The stack is the real one from ``stack/stack.py`` (the ``stack`` fixture of this directory's
+The stack is the real one from `qcsc_stack` (the ``stack`` fixture of this directory's
 conftest: PostgreSQL 15 run as ``postgres``, an authenticated Prefect server on it, the Runtime
 emulator), brought up in a temporary directory on free loopback ports. Each "host" is a
 subprocess with its own HOME, PREFECT_HOME, lock directory and local result storage; they share
