@@ -13,6 +13,7 @@ leaves it open (Prefect 3.9 bounds it itself); see docs/development.md.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import warnings
 from importlib import metadata
@@ -71,10 +72,13 @@ def warn_if_prefect38_without_fastapi_bound() -> None:
 
 
 def _release(version: str) -> tuple[int, ...]:
+    """The leading numeric release of ``version`` (``"0.151.0rc1"`` -> ``(0, 151, 0)``)."""
     parts: list[int] = []
     for piece in version.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
-        if not digits:
+        match = re.match(r"\d+", piece)
+        if match is None:
             break
-        parts.append(int(digits))
+        parts.append(int(match.group()))
+        if match.end() < len(piece):  # a pre-release or local tail ends the release
+            break
     return tuple(parts)
