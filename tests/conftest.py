@@ -66,7 +66,7 @@ def _fresh_result_storage() -> None:
 def _fresh_service_cache() -> Iterator[None]:
     """Each test builds its own native services (tests switch environment variables)."""
     yield
-    native = sys.modules.get("qcsc_prefect.integrations.qiskit._native")
+    native = sys.modules.get("qcsc_prefect.integrations.qiskit._runtime.services")
     if native is not None:
         native.clear_caches()
 
@@ -75,3 +75,8 @@ def _fresh_service_cache() -> Iterator[None]:
 def state_dir() -> Path:
     """The directory holding this run's PREFECT_HOME and result storage."""
     return _STATE_DIR
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the run's state directory (Prefect home, result storage) once pytest is done."""
+    shutil.rmtree(_STATE_DIR, ignore_errors=True)

@@ -33,7 +33,7 @@ from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_ibm_runtime.fake_provider import FakeFez
 
-from qcsc_prefect.integrations.qiskit import _native
+from qcsc_prefect.integrations.qiskit._runtime import native
 from qcsc_prefect.integrations.qiskit.blocks import QiskitRuntimeConfig
 from qcsc_prefect.integrations.qiskit.cache import (
     qiskit_result_fetch_cache_key,
@@ -56,7 +56,7 @@ def die() -> None:
 def install_crash(point: str) -> None:
     if point == "none":
         return
-    submit, status, result = _native.submit, _native.native_job_status, _native.wait_for_result
+    submit, status, result = native.submit, native.native_job_status, native.wait_for_result
 
     def submit_then_die(*args: Any, **kwargs: Any) -> Any:
         job = submit(*args, **kwargs)
@@ -94,7 +94,7 @@ def install_crash(point: str) -> None:
         "after-result": ("wait_for_result", result_then_die),
     }
     name, replacement = patches[point]
-    setattr(_native, name, replacement)
+    setattr(native, name, replacement)
 
 
 def isa_circuit(variant: int) -> QuantumCircuit:

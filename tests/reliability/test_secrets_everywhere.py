@@ -180,9 +180,9 @@ async def test_token_never_leaks_on_any_path(
                 await call()
             except Exception as exc:
                 texts.extend(_exception_texts(exc))
-        from qcsc_prefect.integrations.qiskit import _native
+        from qcsc_prefect.integrations.qiskit._runtime import services
 
-        _native.clear_caches()
+        services.clear_caches()
         control.add_fault("POST", r"^/identity/token$", {"status": 500}, times=20)
         try:
             await run_sampler_task([isa_bell], runtime_block_name=block_name, shots=5)

@@ -196,12 +196,12 @@ async def test_account_rate_limit_is_retried_by_the_fetch(
     service is rate limiting. With the documented retry settings the fetch must retry and
     return the result, and the error must not tell the user to check their token.
     """
-    from qcsc_prefect.integrations.qiskit import _native
+    from qcsc_prefect.integrations.qiskit._runtime import services
     from qcsc_prefect.integrations.qiskit.retry import classify
 
     run = _robust_flow([isa_bell], 42)
     first = await run()
-    _native.clear_caches()
+    services.clear_caches()
     control = runtime_emulator.control
     control.add_fault("POST", r"^/identity/token$", {"status": 429}, times=1)
     control.add_fault("POST", r"^/identity/token$", {"reset": True}, times=1)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from qcsc_prefect.integrations.qiskit import _blocking
-from qcsc_prefect.integrations.qiskit._blocking import (
+from qcsc_prefect.integrations.qiskit._runtime import pool
+from qcsc_prefect.integrations.qiskit._runtime.pool import (
     MAX_CLIENT_THREADS,
     MAX_TOTAL_CLIENT_THREADS,
     call_blocking,
@@ -86,7 +86,7 @@ async def test_the_hard_cap_refuses_new_calls_with_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, stall: threading.Event
 ) -> None:
     cap = MAX_CLIENT_THREADS + 2
-    monkeypatch.setattr(_blocking, "MAX_TOTAL_CLIENT_THREADS", cap)
+    monkeypatch.setattr(pool, "MAX_TOTAL_CLIENT_THREADS", cap)
     for _ in range(cap):
         with pytest.raises(RuntimeApiError):
             await call_blocking_bounded(0.05, "a stalled call", stall.wait)

@@ -16,7 +16,8 @@ from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_ibm_runtime import EstimatorV2, SamplerOptions, SamplerV2
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-from qcsc_prefect.integrations.qiskit import _native
+from qcsc_prefect.integrations.qiskit import _finish
+from qcsc_prefect.integrations.qiskit._runtime import native, services
 from qcsc_prefect.integrations.qiskit.blocks import QiskitRuntimeConfig
 from qcsc_prefect.integrations.qiskit.errors import (
     BackendNotFoundError,
@@ -25,7 +26,7 @@ from qcsc_prefect.integrations.qiskit.errors import (
 )
 from qcsc_prefect.integrations.qiskit.jobs import ChannelName, JobStatus
 
-PACKAGE_DIR = Path(_native.__file__).parent
+PACKAGE_DIR = Path(_finish.__file__).parent
 LOCAL = QiskitRuntimeConfig(backend_name="fake_manila", channel="local")
 
 
@@ -40,11 +41,13 @@ def top_level_imports(path: Path) -> set[str]:
 
 
 def test_only_the_seam_modules_import_qiskit_ibm_runtime() -> None:
-    allowed = {"_native.py", "_translate.py", "serializers.py"}
+    seam = PACKAGE_DIR / "_runtime"
     offenders = [
         path.name
         for path in sorted(PACKAGE_DIR.rglob("*.py"))
-        if path.name not in allowed and "qiskit_ibm_runtime" in top_level_imports(path)
+        if path.parent != seam
+        and path.name != "serializers.py"
+        and "qiskit_ibm_runtime" in top_level_imports(path)
     ]
     assert offenders == []
 
@@ -78,17 +81,17 @@ def test_service_key_covers_fields_secret_and_redirecting_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     base = QiskitRuntimeConfig(backend_name="ibm_fez", instance="crn:a", token="secret-1")
-    key = _native.service_cache_key(base)
-    assert key == _native.service_cache_key(base.model_copy())
-    assert key != _native.service_cache_key(base.model_copy(update={"instance": "crn:b"}))
-    assert key != _native.service_cache_key(
+    key = services.service_cache_key(base)
+    assert key == services.service_cache_key(base.model_copy())
+    assert key != services.service_cache_key(base.model_copy(update={"instance": "crn:b"}))
+    assert key != services.service_cache_key(
         QiskitRuntimeConfig(backend_name="ibm_fez", instance="crn:a", token="secret-2")
     )
-    assert key == _native.service_cache_key(base.model_copy(update={"backend_name": "ibm_torino"}))
+    assert key == services.service_cache_key(base.model_copy(update={"backend_name": "ibm_torino"}))
     assert "secret-1" not in key
-    for variable in _native.REDIRECTING_ENV_VARS:
+    for variable in services.REDIRECTING_ENV_VARS:
         monkeypatch.setenv(variable, "http://127.0.0.1:1")
-        changed = _native.service_cache_key(base)
+        changed = services.service_cache_key(base)
         assert changed != key, variable
         key = changed
 
@@ -130,12 +133,12 @@ def test_ibm_names_on_the_local_channel_suggest_the_fake() -> None:
 
 def test_build_primitive_passes_native_options_through() -> None:
     backend = FakeManilaV2()
-    sampler = _native.build_primitive("sampler", backend, {"default_shots": 33})
+    sampler = native.build_primitive("sampler", backend, {"default_shots": 33})
     assert isinstance(sampler, SamplerV2)
     assert sampler.options.default_shots == 33
-    native = SamplerOptions(default_shots=44)
-    assert _native.build_primitive("sampler", backend, native).options.default_shots == 44
-    assert isinstance(_native.build_primitive("estimator", backend, None), EstimatorV2)
+    options = SamplerOptions(default_shots=44)
+    assert native.build_primitive("sampler", backend, options).options.default_shots == 44
+    assert isinstance(native.build_primitive("estimator", backend, None), EstimatorV2)
 
 
 @pytest.mark.parametrize(
@@ -143,7 +146,7 @@ def test_build_primitive_passes_native_options_through() -> None:
 )
 def test_build_primitive_rejects_bad_options(options: object) -> None:
     with pytest.raises(InvalidInputError) as info:
-        _native.build_primitive("sampler", FakeManilaV2(), options)
+        native.build_primitive("sampler", FakeManilaV2(), options)
     assert info.value.argument == "options"
 
 
@@ -153,15 +156,15 @@ def test_local_job_status_and_metadata() -> None:
     circuit.x(0)
     circuit.measure_all()
     isa = generate_preset_pass_manager(backend=backend, optimization_level=1).run(circuit)
-    job = _native.submit(_native.build_primitive("sampler", backend), [isa], shots=20)
-    result = _native.wait_for_result(job)
-    status = _native.native_job_status(job)
+    job = native.submit(native.build_primitive("sampler", backend), [isa], shots=20)
+    result = native.wait_for_result(job)
+    status = native.native_job_status(job)
     assert status == "DONE"
     assert status in get_args(JobStatus)
     assert sum(result[0].data.meas.get_counts().values()) == 20
-    assert _native.is_local_job(job)
-    report = _native.job_service_report(job)
-    assert report == _native.ServiceReport()  # local mode: nothing reported by a service
+    assert native.is_local_job(job)
+    report = native.job_service_report(job)
+    assert report == native.ServiceReport()  # local mode: nothing reported by a service
 
 
 def test_secret_in_an_error_is_redacted_and_not_chained() -> None:
@@ -171,7 +174,7 @@ def test_secret_in_an_error_is_redacted_and_not_chained() -> None:
         raise ValueError("wrapped") from ValueError(f"bad token {secret!r}")
 
     with pytest.raises(RuntimeConfigError) as info:
-        _native.call_keeping_secret_out(secret, failing)
+        services.call_keeping_secret_out(secret, failing)
     error = info.value
     assert secret not in str(error)
     assert "wrapped" in str(error)
@@ -182,13 +185,13 @@ def test_secret_in_an_error_is_redacted_and_not_chained() -> None:
         raise KeyError("unrelated")
 
     with pytest.raises(KeyError):
-        _native.call_keeping_secret_out(secret, unrelated)
-    assert _native.call_keeping_secret_out(secret, lambda: 7) == 7
+        services.call_keeping_secret_out(secret, unrelated)
+    assert services.call_keeping_secret_out(secret, lambda: 7) == 7
 
 
 def test_execution_metadata_is_json_compatible() -> None:
-    now = _native.utc_now()
-    metadata = _native.execution_metadata(
+    now = _finish.utc_now()
+    metadata = _finish.execution_metadata(
         mode="simple",
         primitive="estimator",
         num_pubs=3,
@@ -198,9 +201,7 @@ def test_execution_metadata_is_json_compatible() -> None:
         submitted=now,
         finished=now,
         wall_seconds=0.25,
-        report=_native.ServiceReport(
-            started="2026-01-01T00:00:00Z", usage={"quantum_seconds": 2.0}
-        ),
+        report=native.ServiceReport(started="2026-01-01T00:00:00Z", usage={"quantum_seconds": 2.0}),
     )
     assert json.loads(json.dumps(metadata)) == metadata
     assert metadata["precision"] == 0.1 and "shots" not in metadata
@@ -229,13 +230,13 @@ class _DecodeRaceJob:
 
 
 def test_a_decoding_race_is_read_again_not_reported_as_a_failed_job() -> None:
-    job = _DecodeRaceJob(failures=_native.DECODE_ATTEMPTS - 1)
-    assert _native.wait_for_result(job) == "the result"
-    assert job.reads == _native.DECODE_ATTEMPTS
+    job = _DecodeRaceJob(failures=native.DECODE_ATTEMPTS - 1)
+    assert native.wait_for_result(job) == "the result"
+    assert job.reads == native.DECODE_ATTEMPTS
 
 
 def test_a_persistent_decoding_error_is_raised_as_itself() -> None:
-    job = _DecodeRaceJob(failures=_native.DECODE_ATTEMPTS)
+    job = _DecodeRaceJob(failures=native.DECODE_ATTEMPTS)
     with pytest.raises(SystemError):
-        _native.wait_for_result(job)
-    assert job.reads == _native.DECODE_ATTEMPTS
+        native.wait_for_result(job)
+    assert job.reads == native.DECODE_ATTEMPTS

@@ -14,7 +14,7 @@ import requests
 from ibm_cloud_sdk_core import ApiException
 from qiskit_ibm_runtime.accounts.exceptions import InvalidAccountError
 
-from qcsc_prefect.integrations.qiskit._translate import translating_errors
+from qcsc_prefect.integrations.qiskit._runtime.translate import translating_errors
 from qcsc_prefect.integrations.qiskit.errors import RuntimeApiError
 
 KEY = "not-a-real-key-but-secret-0123456789"

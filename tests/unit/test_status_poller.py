@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from qcsc_prefect.integrations.qiskit import _status_poller
-from qcsc_prefect.integrations.qiskit._status_poller import (
+from qcsc_prefect.integrations.qiskit._runtime import poller as _status_poller
+from qcsc_prefect.integrations.qiskit._runtime.poller import (
     PAGE_SIZE,
     Listing,
     StatusPoller,

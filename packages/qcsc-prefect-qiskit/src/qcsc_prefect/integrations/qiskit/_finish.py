@@ -6,13 +6,14 @@ the service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .jobs import FetchOutput, JobStatus, PrimitiveName
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from qiskit.primitives import PrimitiveResult
 
     from ._runtime.native import ServiceReport
@@ -93,7 +94,6 @@ def build_fetch_output(
         result=result,
         metadata=metadata,
     )
-
 
 
 __all__ = ["build_fetch_output", "execution_metadata", "utc_now"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _native
-from ._blocking import call_blocking
 from ._programs import check_program_call, is_quantum_program
+from ._runtime import native
+from ._runtime.pool import call_blocking
 from .execution_modes import check_execution_mode
 from .validation import validate_inputs
 
@@ -75,7 +75,7 @@ def build_native(
     program: bool,
 ) -> Any:
     """The native primitive (or ``Executor``) for ``config``'s client API on ``mode``."""
-    return _native.build_primitive(primitive, mode, options, config.primitive_api, program=program)
+    return native.build_primitive(primitive, mode, options, config.primitive_api, program=program)
 
 
 __all__ = ["PreparedInputs", "aprepare_inputs", "build_native"]

@@ -5,7 +5,7 @@ With ``primitive_api="executor"``, the sampler and estimator tasks and wrappers 
 of pubs. It is posted unchanged through the native ``Executor``; the result is the client's
 ``QuantumProgramResult``. A program carries its own shots, so ``shots``/``precision`` must be left
 unset. Its identity for digests and job tags is the client's own wire encoding of the program
-(schema v2.0, `_native.canonical_program`), so that two programs that would post the same
+(schema v2.0, `_runtime.native.canonical_program`), so that two programs that would post the same
 parameters are the same job.
 """
 

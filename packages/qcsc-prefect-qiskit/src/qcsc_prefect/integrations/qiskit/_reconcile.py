@@ -2,7 +2,7 @@
 
 Every job the robust submit step creates carries one idempotency tag. These helpers are blocking
 (they run on the client thread pool). A lookup is one job-list request
-(`_native.list_tagged_jobs`): the list response carries each job's status and creation time, so
+(`listing.list_tagged_jobs`): the list response carries each job's status and creation time, so
 no job object is built and no status is requested per job. Cancelling a duplicate uses the
 client's ``job.cancel()``.
 
@@ -15,15 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from . import _native
-from ._translate import translating_errors
+from ._runtime import listing
+from ._runtime.translate import translating_errors
 from .cache import IDEMPOTENCY_TAG_PREFIX
 
 if TYPE_CHECKING:
     import logging
     from collections.abc import Iterable, Mapping
 
-    from ._native import ListedJob
+    from ._runtime.listing import ListedJob
 
 #: Prefix a tag gets when its job must no longer be adopted (its results are gone).
 RETIRED_TAG_PREFIX: Final = "qcsc-retired"
@@ -60,7 +60,7 @@ def find_tagged(service: Any, tag: str) -> TaggedJobs:
         RuntimeApiError: The lookup failed.
     """
     with translating_errors():
-        listed = _native.list_tagged_jobs(service, tag, LOOKUP_LIMIT)
+        listed = listing.list_tagged_jobs(service, tag, LOOKUP_LIMIT)
     live = [job for job in listed if job.status not in _FAILED]
     live.sort(key=lambda job: (job.created, job.job_id))
     return TaggedJobs(

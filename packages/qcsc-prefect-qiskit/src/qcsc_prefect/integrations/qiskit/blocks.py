@@ -1,8 +1,8 @@
 """`QiskitRuntimeConfig`: a Prefect Block describing where and how to reach Qiskit Runtime.
 
 The Block holds settings only. The live `QiskitRuntimeService` and backend objects are built on
-demand by `_native.py` (imported lazily, so importing this module, which Prefect does for every
-installed collection when it resolves block types, stays cheap).
+demand by `_runtime.services` (imported lazily, so importing this module, which Prefect does for
+every installed collection when it resolves block types, stays cheap).
 """
 
 from __future__ import annotations
@@ -139,6 +139,19 @@ class QiskitRuntimeConfig(Block):
         "when that is unset too, a lock that protects the processes of one machine only.",
     )
 
+    qpu_budget_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Most QPU seconds one flow run may commit (usage of its finished jobs plus "
+        "the service's estimate for its pending ones); a submission once the committed total "
+        "reaches it raises QpuBudgetExceededError. `None` sets no budget (docs/cost-control.md).",
+    )
+    submit_when_usage_limit_reached: bool = Field(
+        default=False,
+        description="Submit even when the instance has reached its usage limit (the job then "
+        "waits until time is made available); `False` raises UsageLimitReachedError instead.",
+    )
+
     def get_service(self) -> Any:
         """Return the native `QiskitRuntimeService` for this configuration.
 
@@ -154,9 +167,9 @@ class QiskitRuntimeConfig(Block):
             RuntimeConfigError: The service could not be set up from this configuration.
             RuntimeAuthError: The service rejected the credentials.
         """
-        from . import _native  # deferred on purpose: keeps importing the Block cheap
+        from ._runtime import services  # deferred on purpose: keeps importing the Block cheap
 
-        return _native.cached_service(self)
+        return services.cached_service(self)
 
     def get_backend(self) -> BackendV2:
         """Return the native backend named `backend_name`, cached per service and name.
@@ -167,9 +180,9 @@ class QiskitRuntimeConfig(Block):
         Raises:
             BackendNotFoundError: No backend of that name exists; the message lists some that do.
         """
-        from . import _native  # deferred on purpose: keeps importing the Block cheap
+        from ._runtime import services  # deferred on purpose: keeps importing the Block cheap
 
-        return _native.cached_backend(self)
+        return services.cached_backend(self)
 
     @property
     def has_token(self) -> bool:

@@ -281,7 +281,7 @@ def _program_digest(
     """The digest of a raw ``QuantumProgram``: its executor wire encoding stands for the pubs."""
     feed = _Feed()
     _feed_header(feed, primitive, backend_name, scope, options, channel, instance)
-    from ._native import canonical_program  # deferred: keeps the digests free of the client
+    from ._runtime.native import canonical_program  # deferred: keeps digests client-free
 
     feed.text("program", canonical_program(program))
     return feed.hexdigest()

@@ -2,7 +2,7 @@
 
 Every error the library raises derives from :class:`QCSCQiskitError`, so one ``except`` clause
 catches them all. Errors coming from qiskit-ibm-runtime are translated once, at the service
-boundary (``_translate.py``), with the original exception kept as ``__cause__``.
+boundary (``_runtime/translate.py``), with the original exception kept as ``__cause__``.
 
 .. code-block:: text
 
@@ -21,7 +21,9 @@ boundary (``_translate.py``), with the original exception kept as ``__cause__``.
     ├── JobTimeoutError         (TimeoutError)  our own wait ran out; the job may still run
     ├── SessionClosedError                      the flow run's Session ended while in use
     ├── JobNotFoundError                        the job or its result is no longer retained
-    └── ResultCacheError                        a persisted result can no longer be loaded
+    ├── ResultCacheError                        a persisted result can no longer be loaded
+    ├── QpuBudgetExceededError                  the flow run's QPU budget is committed
+    └── UsageLimitReachedError                  the instance has reached its usage limit
 """
 
 from __future__ import annotations
@@ -222,6 +224,38 @@ class ResultCacheError(QCSCQiskitError):
     """A persisted result exists but can no longer be loaded."""
 
 
+class QpuBudgetExceededError(QCSCQiskitError):
+    """The flow run has committed its QPU budget (``qpu_budget_seconds``); nothing was posted.
+
+    Jobs already submitted keep running and are fetched normally.
+
+    Attributes:
+        budget_seconds: The flow run's budget.
+        committed_seconds: Usage of its finished jobs plus the estimates of its pending ones.
+    """
+
+    def __init__(self, message: str, *, budget_seconds: float, committed_seconds: float) -> None:
+        super().__init__(message)
+        self.budget_seconds = budget_seconds
+        self.committed_seconds = committed_seconds
+
+
+class UsageLimitReachedError(QCSCQiskitError):
+    """The instance has reached its usage limit: a new job would not run; nothing was posted.
+
+    Attributes:
+        limit_seconds: The instance's limit, when the service reports one.
+        consumed_seconds: The seconds the instance has consumed, when reported.
+    """
+
+    def __init__(
+        self, message: str, *, limit_seconds: float | None, consumed_seconds: float | None
+    ) -> None:
+        super().__init__(message)
+        self.limit_seconds = limit_seconds
+        self.consumed_seconds = consumed_seconds
+
+
 __all__ = [
     "NO_RESPONSE",
     "RAN_TOO_LONG",
@@ -233,6 +267,7 @@ __all__ = [
     "JobRanTooLongError",
     "JobTimeoutError",
     "QCSCQiskitError",
+    "QpuBudgetExceededError",
     "ResultCacheError",
     "RuntimeApiError",
     "RuntimeAuthError",
@@ -241,4 +276,5 @@ __all__ = [
     "SubmissionUnknownError",
     "SubmitLockError",
     "SubmitLockLostError",
+    "UsageLimitReachedError",
 ]

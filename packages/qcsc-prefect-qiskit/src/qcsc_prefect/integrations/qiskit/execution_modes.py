@@ -40,10 +40,10 @@ from prefect.context import FlowRunContext
 from prefect.results import ResultStore, aget_default_result_storage
 from prefect.utilities.hashing import hash_objects
 
-from . import _native
-from ._blocking import call_blocking
 from ._logging import run_logger
-from ._translate import translating_errors
+from ._runtime import native
+from ._runtime.pool import call_blocking
+from ._runtime.translate import translating_errors
 from .errors import RuntimeConfigError, SessionClosedError
 from .locking import submit_lock_for
 from .usage import arecord_session_usage, session_usage_row
@@ -295,13 +295,13 @@ async def _resume(
 
 def _from_id(config: QiskitRuntimeConfig, mode: ExecutionMode, session_id: str) -> Any:
     with translating_errors():
-        return _native.execution_mode_class(mode).from_id(session_id, config.get_service())
+        return native.execution_mode_class(mode).from_id(session_id, config.get_service())
 
 
 def _open(config: QiskitRuntimeConfig, backend: Any, mode: ExecutionMode, logger: Logger) -> Any:
     """Open a new Batch/Session on ``backend`` (blocking)."""
     with translating_errors():
-        session = _native.execution_mode_class(mode)(
+        session = native.execution_mode_class(mode)(
             backend=backend, max_time=config.session_max_time
         )
     logger.info("Opened %s %s on %s for this flow run.", mode, session.session_id, backend.name)

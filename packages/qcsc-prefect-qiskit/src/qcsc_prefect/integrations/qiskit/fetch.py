@@ -17,14 +17,15 @@ from typing import Any
 
 from prefect import task
 
-from . import _native, _reconcile
-from ._blocking import call_blocking, call_blocking_bounded
+from . import _finish, _reconcile
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
 from ._naming import fetch_run_name
 from ._programs import input_count
+from ._runtime import native
+from ._runtime.pool import call_blocking, call_blocking_bounded
+from ._runtime.translate import translate, translating_errors
 from ._submit_cache import invalidate_submit_cache
-from ._translate import translate, translating_errors
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .errors import (
@@ -154,7 +155,7 @@ async def _download(fetch: _Fetch, job: Any, status: JobStatus, logger: Logger) 
             f"the result download of job {fetch.job_id}",
             fetch.request_timeout,
             logger,
-            _native.wait_for_result,
+            native.wait_for_result,
             job,
         )
     except (JobFailedError, JobCancelledError):
@@ -188,7 +189,7 @@ async def _output(
             num_pubs,
             input_count(fetch.pubs),
         )
-    report = await call_blocking(_native.job_service_report, job)
+    report = await call_blocking(native.job_service_report, job)
     await arecord_usage(
         usage_row(
             job, primitive=primitive, backend_name=backend_name, report=report,
@@ -199,7 +200,7 @@ async def _output(
         ),
         logger,
     )  # fmt: skip
-    metadata = _native.execution_metadata(
+    metadata = _finish.execution_metadata(
         mode="robust",
         primitive=primitive,
         num_pubs=num_pubs,
@@ -207,12 +208,12 @@ async def _output(
         precision=reference.precision if reference is not None else None,
         status=status,
         submitted=submitted_at,
-        finished=_native.utc_now(),
+        finished=_finish.utc_now(),
         wall_seconds=time.monotonic() - fetch.started,
         report=report,
         extra={"reused_job": reference.reused} if reference is not None else None,
     )
-    return _native.build_fetch_output(
+    return _finish.build_fetch_output(
         job_id=fetch.job_id,
         backend_name=backend_name,
         primitive=primitive,
@@ -263,7 +264,7 @@ async def job_status(config: QiskitRuntimeConfig, job_id: str, *, logger: Logger
         f"the status request for job {job_id}",
         DEFAULT_REQUEST_TIMEOUT,
         logger,
-        _native.native_job_status,
+        native.native_job_status,
         job,
     )
     return status
@@ -319,7 +320,7 @@ def _describe(
     primitive = "estimator" if "estimator" in program else "sampler"
     backend = job.backend()
     name = backend.name if backend is not None else config.backend_name
-    created = getattr(job, "creation_date", None) or _native.utc_now()
+    created = getattr(job, "creation_date", None) or _finish.utc_now()
     return primitive, name, created
 
 

@@ -22,8 +22,8 @@ ambiguous     ``SubmissionUnknownError``: a submit that may have created a job; 
 ============  ===============================================================================
 
 Upstream (qiskit / qiskit-ibm-runtime) exceptions are first translated by
-:func:`~qcsc_prefect.integrations.qiskit._translate.translate`, which finds the HTTP status in
-the ``__cause__``/``__context__`` chain. An exception that is neither ours nor upstream nor a
+``_runtime.translate.translate``, which finds the HTTP status in the
+``__cause__``/``__context__`` chain. An exception that is neither ours nor upstream nor a
 network error is classified by the first link of its own cause/context chain that is.
 
 :func:`should_retry_qiskit_fetch_failure` is the Prefect ``retry_condition_fn`` adapter and
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 from prefect.states import get_state_exception
 
 from ._logging import run_logger
-from ._translate import (
+from ._runtime.translate import (
     NETWORK_ERRNOS,
     NETWORK_EXCEPTION_NAMES,
     exception_chain,

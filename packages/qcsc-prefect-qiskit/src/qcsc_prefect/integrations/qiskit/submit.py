@@ -32,16 +32,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 from prefect.context import TaskRunContext
 
-from . import _native, _reconcile
-from ._blocking import call_blocking, call_blocking_bounded, start_blocking, wait_bounded
+from . import _finish, _reconcile
 from ._identity import SubmissionIdentity, identify, run_cache_key
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
 from ._prepare import aprepare_inputs, build_native
+from ._runtime import native
+from ._runtime.pool import call_blocking, call_blocking_bounded, start_blocking, wait_bounded
+from ._runtime.translate import translate
 from ._submit_cache import current_cache_entry, retry_torn_cache_read
 from ._submit_task import submit_task
-from ._translate import translate
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .cache import qiskit_estimator_submit_cache_key, qiskit_sampler_submit_cache_key
 from .errors import (
@@ -52,6 +53,7 @@ from .errors import (
     SubmitLockLostError,
 )
 from .execution_modes import aexecution_target
+from .guards import guarded_post, post_tags
 from .jobs import CacheLocation, JobReference, PrimitiveName
 from .locking import DEFAULT_ACQUIRE_TIMEOUT, LockLease, SubmitLock, submit_lock_for
 from .retry import classify
@@ -61,7 +63,7 @@ from .validation import INPUT_DIGEST, PRECISION, REPEAT, SHOTS, validated
 if TYPE_CHECKING:
     import concurrent.futures
 
-    from ._native import ListedJob
+    from ._runtime.listing import ListedJob
 
 #: Delays (seconds) between tag lookups after an ambiguous submit error: ~2.5 s in all.
 RECONCILE_DELAYS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -145,7 +147,7 @@ class _Outcome:
     @classmethod
     def posted(cls, job: Any) -> _Outcome:
         """The job this submission posted."""
-        return cls(str(job.job_id()), False, job, _native.known_session_id(job))
+        return cls(str(job.job_id()), False, job, native.known_session_id(job))
 
     @classmethod
     def adopted(cls, listed: ListedJob) -> _Outcome:
@@ -267,7 +269,8 @@ async def _adopt_or_post_held(
         adopted = await _adopt_existing(service, identity.tag, logger)
         if adopted is not None:
             return adopted
-    outcome = await _post(submission, service, identity.tag, hold, logger)
+    async with guarded_post(submission.config, service, logger):
+        outcome = await _post(submission, service, identity.tag, hold, logger)
     if outcome.reused:
         return outcome
     logger.info(
@@ -328,18 +331,18 @@ async def _post(
 ) -> _Outcome:
     """Post the job; after an error, reconcile by tag, and post again only when provably safe."""
     target = await aexecution_target(submission.config, submission.backend, logger)
-    native = build_native(
+    native_primitive = build_native(
         submission.primitive,
         submission.config,
         target.native_mode,
-        _tagged_options(submission.options, tag),
+        _tagged_options(submission.options, tag, *post_tags(submission.config)),
         submission.program,
     )
     for attempt in range(1, SUBMIT_POST_ATTEMPTS + 1):
         await hold.lease.confirm()
         call = start_blocking(
-            _native.submit,
-            native,
+            native.submit,
+            native_primitive,
             submission.pubs,
             shots=submission.shots,
             precision=submission.precision,
@@ -471,7 +474,7 @@ def _reference(
         instance=submission.config.instance if identity is not None else None,
         input_digest=submission.input_digest,
         idempotency_tag=identity.tag if identity is not None else None,
-        submitted_at=_native.utc_now(),
+        submitted_at=_finish.utc_now(),
         session_id=outcome.session_id,
         execution_mode=submission.config.execution_mode,
         flow_run_id=current_flow_run_id(),
@@ -485,7 +488,7 @@ def _reference(
 
 async def _submit_local(submission: _Submission, logger: Logger) -> JobReference:
     """Local mode: post in-process; only Prefect's cache protects against resubmission."""
-    native = build_native(
+    native_primitive = build_native(
         submission.primitive,
         submission.config,
         submission.backend,
@@ -493,8 +496,8 @@ async def _submit_local(submission: _Submission, logger: Logger) -> JobReference
         submission.program,
     )
     job = await call_blocking(
-        _native.submit,
-        native,
+        native.submit,
+        native_primitive,
         submission.pubs,
         shots=submission.shots,
         precision=submission.precision,
@@ -539,13 +542,13 @@ def _check_cache_configuration(primitive: PrimitiveName, input_digest: str | Non
             )
 
 
-def _tagged_options(options: object | None, tag: str) -> object:
-    """Return a deep copy of ``options`` with ``tag`` added to ``environment.job_tags``.
+def _tagged_options(options: object | None, tag: str, *more: str) -> object:
+    """Return a deep copy of ``options`` with ``tag`` (and ``more``) added to ``job_tags``.
 
     The caller's options (dict or native options object) are never mutated.
     """
     if options is None:
-        return {"environment": {"job_tags": [tag]}}
+        return {"environment": {"job_tags": [tag, *more]}}
     if isinstance(options, Mapping):
         merged: dict[str, Any] = copy.deepcopy(dict(options))
         environment = merged.get("environment")
@@ -556,7 +559,7 @@ def _tagged_options(options: object | None, tag: str) -> object:
                 "`options['environment']` must be a mapping.", argument="options"
             )
         environment = dict(environment)
-        environment["job_tags"] = [*(environment.get("job_tags") or []), tag]
+        environment["job_tags"] = [*(environment.get("job_tags") or []), tag, *more]
         merged["environment"] = environment
         return merged
     copied = copy.deepcopy(options)
@@ -566,7 +569,7 @@ def _tagged_options(options: object | None, tag: str) -> object:
             f"`options` must be a dict or native primitive options, got {type(options).__name__}.",
             argument="options",
         )
-    environment.job_tags = [*(environment.job_tags or []), tag]
+    environment.job_tags = [*(environment.job_tags or []), tag, *more]
     return copied
 
 

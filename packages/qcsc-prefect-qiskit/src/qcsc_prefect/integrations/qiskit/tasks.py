@@ -20,17 +20,20 @@ from prefect.cache_policies import NO_CACHE
 from qiskit.primitives.containers.estimator_pub import EstimatorPubLike
 from qiskit.primitives.containers.sampler_pub import SamplerPubLike
 
-from . import _native
-from ._blocking import call_blocking
+from . import _finish
 from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
-from ._native import EstimatorOptions, SamplerOptions
 from ._prepare import aprepare_inputs, build_native
 from ._programs import input_count
+from ._runtime import native
+from ._runtime.native import EstimatorOptions, SamplerOptions
+from ._runtime.pool import call_blocking
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .execution_modes import aexecution_target
+from .guards import guarded_post, post_tags
 from .jobs import FetchOutput, JobStatus, PrimitiveName
+from .submit import _tagged_options
 from .usage import arecord_usage, usage_row
 from .validation import ARTIFACT_KEY, PRECISION, REPEAT, SHOTS, validated
 from .waiting import (
@@ -188,13 +191,15 @@ async def _run_primitive(
         primitive, pubs, config, shots=shots, precision=precision, options=options
     )
     target = await aexecution_target(config, prepared.backend, logger)
-    native = await call_blocking(
-        build_native, primitive, config, target.native_mode, options, prepared.program
-    )
+    native_primitive = await call_blocking(
+        build_native, primitive, config, target.native_mode, _guard_options(options, config),
+        prepared.program,
+    )  # fmt: skip
     return await _submit_and_wait(
         primitive,
-        native,
+        native_primitive,
         prepared.pubs,
+        config=config,
         backend_name=str(prepared.backend.name),
         shots=shots,
         precision=precision,
@@ -204,11 +209,18 @@ async def _run_primitive(
     )
 
 
+def _guard_options(options: object | None, config: QiskitRuntimeConfig) -> object | None:
+    """``options`` with the job tags the cost guards need (`post_tags`), if any."""
+    tags = post_tags(config)
+    return _tagged_options(options, *tags) if tags else options
+
+
 async def _submit_and_wait(
     primitive: PrimitiveName,
-    native: Any,
+    native_primitive: Any,
     pubs: Sequence[object],
     *,
+    config: QiskitRuntimeConfig,
     backend_name: str,
     shots: int | None,
     precision: float | None,
@@ -217,16 +229,20 @@ async def _submit_and_wait(
     logger: Logger,
 ) -> FetchOutput:
     """Post the checked pubs, wait for the result, then build the output and its artifacts."""
-    submitted = _native.utc_now()
+    submitted = _finish.utc_now()
     started = time.perf_counter()
-    job = await call_blocking(_native.submit, native, pubs, shots=shots, precision=precision)
+    service = await call_blocking(config.get_service)
+    async with guarded_post(config, service, logger):
+        job = await call_blocking(
+            native.submit, native_primitive, pubs, shots=shots, precision=precision
+        )
     job_id = str(job.job_id())
     logger.info(
         "Submitted %s job %s (%d pubs) to %s.", primitive, job_id, input_count(pubs), backend_name
     )
     status, result, report = await _wait_for_result(job, job_id, logger)
     wall_seconds = time.perf_counter() - started
-    finished = _native.utc_now()
+    finished = _finish.utc_now()
     await arecord_usage(
         usage_row(
             job, primitive=primitive, backend_name=backend_name, report=report, shots=shots,
@@ -250,21 +266,21 @@ def _simple_output(
     backend_name: str,
     status: JobStatus,
     result: Any,
-    report: _native.ServiceReport,
+    report: native.ServiceReport,
     **timing: Any,
 ) -> FetchOutput:
     """The `FetchOutput` of a simple-mode job: its result and its execution metadata.
 
     ``timing`` holds ``num_pubs``, ``shots``, ``precision``, ``submitted``, ``finished`` and
-    ``wall_seconds``, as `_native.execution_metadata` takes them.
+    ``wall_seconds``, as `_finish.execution_metadata` takes them.
     """
-    return _native.build_fetch_output(
+    return _finish.build_fetch_output(
         job_id=job_id,
         backend_name=backend_name,
         primitive=primitive,
         status=status,
         result=result,
-        metadata=_native.execution_metadata(
+        metadata=_finish.execution_metadata(
             mode="simple", primitive=primitive, status=status, report=report, **timing
         ),
     )
@@ -272,7 +288,7 @@ def _simple_output(
 
 async def _wait_for_result(
     job: Any, job_id: str, logger: Logger
-) -> tuple[JobStatus, Any, _native.ServiceReport]:
+) -> tuple[JobStatus, Any, native.ServiceReport]:
     """Poll on the event loop (no thread held while the job runs), then download the result.
 
     The job's metrics (timestamps and usage) are read at the same time as its result.
@@ -293,10 +309,10 @@ async def _wait_for_result(
         f"the result download of job {job_id}",
         DEFAULT_REQUEST_TIMEOUT,
         logger,
-        _native.wait_for_result,
+        native.wait_for_result,
         job,
     )
-    result, report = await asyncio.gather(download, call_blocking(_native.job_service_report, job))
+    result, report = await asyncio.gather(download, call_blocking(native.job_service_report, job))
     return status, result, report
 
 

@@ -24,6 +24,8 @@ from prefect.context import FlowRunContext
 
 if TYPE_CHECKING:
     from ._logging import Logger
+    from ._runtime.usage_calls import InstanceUsage
+    from .budget import BudgetStatus
     from .jobs import JobReference
 
 #: How many flow runs' tables one process keeps (oldest forgotten first).
@@ -31,6 +33,9 @@ MEMORY: Final = 1_000
 
 #: How the ``job_id`` cell of a Batch/Session row starts: ``"BATCH "`` or ``"SESSION "``.
 SESSION_ROW_PREFIXES: Final = ("BATCH ", "SESSION ")
+
+#: The ``job_id`` cells of the cost-guard rows (`record_guard_rows`), in table order.
+GUARD_ROW_IDS: Final = ("BUDGET", "INSTANCE")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class _Table:
 
     rows: list[UsageRow] = field(default_factory=list)
     sessions: list[UsageRow] = field(default_factory=list)
+    guards: dict[str, UsageRow] = field(default_factory=dict)
     publishing: bool = False
     dirty: bool = False
 
@@ -98,7 +104,7 @@ def usage_row(
     reference: JobReference | None,
     mode: str,
 ) -> UsageRow:
-    """Build the usage row of a finished ``job`` from its service report (``_native``)."""
+    """Build the usage row of a finished ``job`` from its service report (``_runtime.native``)."""
     usage = report.usage or {}
     qpu = usage.get("quantum_seconds")
     flow_run_id = current_flow_run_id() or ""
@@ -149,8 +155,42 @@ def session_usage_row(
     )
 
 
-def _table(rows: list[UsageRow], sessions: list[UsageRow]) -> list[dict[str, Any]]:
-    table = [asdict(row) for row in [*rows, *sessions]]
+def _guard_row(job_id: str, seconds: float | None, limit: str, left: str) -> UsageRow:
+    return UsageRow(job_id, "", "", "", "", None, seconds, limit, left)
+
+
+def _seconds_text(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:g} s"
+
+
+def record_guard_rows(
+    flow_run_id: str, *, instance: InstanceUsage | None = None, budget: BudgetStatus | None = None
+) -> None:
+    """Keep the latest cost-guard figures for ``flow_run_id``'s table (published with its rows).
+
+    The ``BUDGET`` row shows the committed seconds, the budget and what is left; the
+    ``INSTANCE`` row the instance's consumed seconds, its limit and what remains.
+    """
+    rows: dict[str, UsageRow] = {}
+    if instance is not None:
+        rows[GUARD_ROW_IDS[1]] = _guard_row(
+            GUARD_ROW_IDS[1], instance.consumed_seconds,
+            f"limit={_seconds_text(instance.limit_seconds)}",
+            f"remaining={_seconds_text(instance.remaining_seconds)}",
+        )  # fmt: skip
+    if budget is not None:
+        rows[GUARD_ROW_IDS[0]] = _guard_row(
+            GUARD_ROW_IDS[0], budget.committed_seconds,
+            f"budget={budget.budget_seconds:g} s", f"left={budget.left_seconds:g} s",
+        )  # fmt: skip
+    with _tables_guard:
+        _tables.setdefault(flow_run_id, _Table()).guards.update(rows)
+
+
+def _table(
+    rows: list[UsageRow], sessions: list[UsageRow], guards: list[UsageRow] | None = None
+) -> list[dict[str, Any]]:
+    table = [asdict(row) for row in [*rows, *sessions, *(guards or [])]]
     qpu = [row.qpu_seconds for row in rows if row.qpu_seconds is not None]
     queued = [row.queue_seconds for row in rows if row.queue_seconds is not None]
     table.append(
@@ -213,6 +253,20 @@ async def _add(flow_run_id: str, row: UsageRow, logger: Logger, *, session: bool
     await _publish_until_clean(flow_run_id, table, logger)
 
 
+async def apublish_usage_table(flow_run_id: str, logger: Logger) -> None:
+    """Publish ``flow_run_id``'s table now, for guard rows that changed with no job finishing.
+
+    Failures are logged, never raised.
+    """
+    with _tables_guard:
+        table = _tables.setdefault(flow_run_id, _Table())
+        table.dirty = True
+        if table.publishing:
+            return
+        table.publishing = True
+    await _publish_until_clean(flow_run_id, table, logger)
+
+
 async def _publish_until_clean(flow_run_id: str, table: _Table, logger: Logger) -> None:
     """Write the table until no row arrived during the last write (one writer per flow run).
 
@@ -226,12 +280,15 @@ async def _publish_until_clean(flow_run_id: str, table: _Table, logger: Logger) 
                 return
             table.dirty = False
             snapshot, sessions = list(table.rows), list(table.sessions)
+            guards = [table.guards[key] for key in GUARD_ROW_IDS if key in table.guards]
         try:
             await acreate_table_artifact(
-                table=_table(snapshot, sessions),
+                table=_table(snapshot, sessions, guards),
                 key=usage_artifact_key(flow_run_id),
                 description="Qiskit Runtime usage of this flow run: one row per finished job, "
-                "one per Batch/Session it closed (the service's usage of it), then the totals.",
+                "one per Batch/Session it closed (the service's usage of it), the cost guards "
+                "(BUDGET: committed, budget, left; INSTANCE: consumed, limit, remaining), then "
+                "the totals.",
             )
         except Exception as exc:
             logger.warning("Could not update the usage table artifact: %s", exc)
@@ -243,13 +300,16 @@ async def _publish_until_clean(flow_run_id: str, table: _Table, logger: Logger) 
 
 
 __all__ = [
+    "GUARD_ROW_IDS",
     "SESSION_ROW_PREFIXES",
     "UsageRow",
+    "apublish_usage_table",
     "arecord_session_usage",
     "arecord_usage",
     "current_flow_run_id",
     "job_origin",
     "queue_seconds",
+    "record_guard_rows",
     "session_usage_row",
     "usage_artifact_key",
     "usage_row",

@@ -1,10 +1,10 @@
 """Waiting for a Qiskit Runtime job without holding a thread, shared by simple and robust mode.
 
 A waiting job asks for its own status once at the start and once when it has finished; in
-between, the process's shared status poller (`_status_poller`) watches every waiting job with
+between, the process's shared status poller (`_runtime.poller`) watches every waiting job with
 one job-list request per round, so requests grow with rounds, not with jobs. Jobs whose
 connection cannot list jobs (local mode) poll their own status instead. Each request is one
-short call on the client thread pool (`_blocking`); between checks the task sleeps on the event
+short call on the client thread pool (`_runtime.pool`); between checks the task sleeps on the event
 loop, with a pause that grows with the time waited. Transient service trouble (429, 5xx, no
 response) is absorbed in place up to a bound; the rest is raised and classified by
 `retry.classify`.
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
-from . import _native
-from ._blocking import call_blocking_bounded
-from ._status_poller import MAX_PAGES, PAGE_SIZE, Listing, poller_busy, poller_for, read_page
+from ._runtime import listing, native
+from ._runtime.poller import MAX_PAGES, PAGE_SIZE, Listing, poller_busy, poller_for, read_page
+from ._runtime.pool import call_blocking_bounded
 from .errors import InvalidInputError, JobTimeoutError, QCSCQiskitError
 from .jobs import TERMINAL_STATUSES, JobStatus
 from .retry import classify
@@ -225,7 +225,7 @@ async def _status_request(
         f"the status request for job {job_id}",
         request_timeout,
         logger,
-        _native.native_job_status,
+        native.native_job_status,
         job,
     )
     return status
@@ -240,7 +240,7 @@ async def _list_pending(client: Any, request_timeout: float) -> Listing:
             "the pending-job list request",
             request_timeout,
             _LOGGER,
-            partial(_native.list_pending_jobs, client, skip=read, limit=PAGE_SIZE),
+            partial(listing.list_pending_jobs, client, skip=read, limit=PAGE_SIZE),
         )
         size, count = read_page(page, statuses)
         read += size
@@ -358,7 +358,7 @@ async def wait_for_final_status(
     """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
-    watch = _Watch(job, job_id, _native.job_connection(job), request_timeout, logger)
+    watch = _Watch(job, job_id, listing.job_connection(job), request_timeout, logger)
     last: JobStatus | None = None
     status: JobStatus | None = None
     if not (just_submitted and watch.client is not None and poller_busy(watch.client)):

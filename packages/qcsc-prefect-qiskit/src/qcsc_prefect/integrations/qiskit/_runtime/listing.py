@@ -7,15 +7,18 @@ special case: a job the service cancelled because it failed (reason code 1305) i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from qiskit_ibm_runtime.runtime_job_v2 import API_TO_JOB_STATUS
 
 from .native import known_session_id, native_job_status, text_or_none
 from .translate import translating_errors
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 
 @dataclass(frozen=True, slots=True)
 class ListedJob:
@@ -101,7 +104,7 @@ def _listed(doc: Mapping[str, Any]) -> ListedJob:
         job_id=str(doc["id"]),
         status=status,
         created=_as_utc(_moment(doc.get("created"))),
-        session_id=_text_or_none(doc.get("session_id")),
+        session_id=text_or_none(doc.get("session_id")),
     )
 
 
@@ -122,7 +125,6 @@ def _as_utc(moment: datetime | None) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
-
 
 
 __all__ = [

@@ -1,9 +1,7 @@
-"""The native Qiskit Runtime side: services, backends, primitives, job status and metadata.
+"""Native primitives and jobs: building a primitive, submitting, status, result and metrics.
 
-With ``_translate.py`` and ``serializers.py`` this is the only module that imports
-``qiskit_ibm_runtime``, and the only one that reads a token's secret value. Everything that
-talks to the service is a plain blocking function; the tasks call them on the client pool
-(``_blocking``), each wait bounded.
+Everything that talks to the service is a plain blocking function; the tasks call them on the
+client pool (`pool`), each wait bounded.
 
 The heavy imports happen at module import time on purpose: qiskit can crash when it is first
 imported inside a worker thread that later exits, and the tasks call these functions from the
@@ -12,46 +10,35 @@ client pool's worker threads (a replacement worker exits once the stall it stood
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
 import math
-import os
 import threading
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
-import qiskit_aer  # noqa: F401  (imported here, on the importing thread; see module docstring)
 import qiskit_ibm_runtime
 from qiskit.primitives import BaseSamplerV2
-from qiskit.providers import BackendV2
 from qiskit.providers import JobStatus as QiskitJobStatus
-from qiskit_ibm_runtime import Batch, QiskitRuntimeService, Session
+from qiskit_ibm_runtime import Batch, Session
 from qiskit_ibm_runtime.executor import Executor
 from qiskit_ibm_runtime.fake_provider.local_runtime_job import LocalRuntimeJob
 from qiskit_ibm_runtime.options_models.executor import ExecutorOptions
 from qiskit_ibm_runtime.quantum_program import QuantumProgram
 from qiskit_ibm_runtime.quantum_program.params_converters import QUANTUM_PROGRAM_PARAMS_CONVERTERS
-from qiskit_ibm_runtime.runtime_job_v2 import API_TO_JOB_STATUS
 
-from ._translate import drop_http_exchanges, exception_chain, translating_errors
-from .errors import (
-    BackendNotFoundError,
-    InvalidInputError,
-    JobFailedError,
-    QCSCQiskitError,
-    RuntimeConfigError,
-)
-from .jobs import FetchOutput, JobStatus, PrimitiveApi, PrimitiveName
+try:  # the `local` extra; imported here, on the importing thread (see the module docstring)
+    import qiskit_aer  # noqa: F401
+except ImportError:  # the bare install: channel="local" names the extra to add
+    pass
+
+from ..errors import InvalidInputError, JobFailedError, QCSCQiskitError, RuntimeConfigError
+from .translate import translating_errors
 
 if TYPE_CHECKING:
     from qiskit.primitives import PrimitiveResult
 
-    from .blocks import QiskitRuntimeConfig
+    from ..jobs import JobStatus, PrimitiveApi, PrimitiveName
 
 # SamplerV2/EstimatorV2 and their options are deprecated since qiskit-ibm-runtime 0.50 and may
 # leave the client from 0.52: only `primitive_api="v2"` needs them, so their absence must not
@@ -62,8 +49,6 @@ else:
     SamplerOptions = getattr(qiskit_ibm_runtime, "SamplerOptions", dict)
     EstimatorOptions = getattr(qiskit_ibm_runtime, "EstimatorOptions", dict)
 
-#: Environment variables that change which server a ``QiskitRuntimeService`` reaches (account
-#: discovery and the redirection knobs used by tests and the emulator). Their values are part
 
 # --------------------------------------------------------------------------- programs and modes
 
@@ -268,7 +253,6 @@ def known_session_id(job: Any) -> str | None:
     return None if value is None else str(value)
 
 
-
 def is_local_job(job: Any) -> bool:
     """Whether ``job`` ran in local mode (no service, no job id lookup, no usage)."""
     return isinstance(job, LocalRuntimeJob)
@@ -319,9 +303,9 @@ def job_service_report(job: Any) -> ServiceReport:
         if isinstance(quantum, (int, float)) and not isinstance(quantum, bool):
             usage_report["quantum_seconds"] = float(quantum)
     return ServiceReport(
-        created=_text_or_none(timestamps.get("created")),
-        started=_text_or_none(timestamps.get("running")),
-        finished=_text_or_none(timestamps.get("finished")),
+        created=text_or_none(timestamps.get("created")),
+        started=text_or_none(timestamps.get("running")),
+        finished=text_or_none(timestamps.get("finished")),
         usage=usage_report,
     )
 
@@ -332,10 +316,9 @@ def _is_json_scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, bool))
 
 
-def _text_or_none(value: object) -> str | None:
+def text_or_none(value: object) -> str | None:
+    """``None`` stays ``None``; anything else becomes its ``str``."""
     return None if value is None else str(value)
-
-
 
 
 __all__ = [

@@ -16,16 +16,19 @@ import json
 import os
 import threading
 import warnings
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from qiskit.providers import BackendV2
 from qiskit_ibm_runtime import QiskitRuntimeService
 
+from .._extras import require_extra
 from ..errors import BackendNotFoundError, QCSCQiskitError, RuntimeConfigError
 from .translate import drop_http_exchanges, exception_chain, translating_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from qiskit.providers import BackendV2
+
     from ..blocks import QiskitRuntimeConfig
 
 #: of the service cache key.
@@ -142,6 +145,7 @@ def build_service(config: QiskitRuntimeConfig) -> Any:
         RuntimeAuthError: The service rejected the credentials.
     """
     if config.channel == "local":
+        require_extra("local")
         return QiskitRuntimeService(channel="local")
     kwargs: dict[str, Any] = {
         argument: getattr(config, field)
