@@ -38,8 +38,8 @@ import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._extras import require_extra
+from ._redact import redact_url
 from .errors import SubmitLockError, SubmitLockLostError
-from .locking import redact_url
 
 if TYPE_CHECKING:
     import concurrent.futures

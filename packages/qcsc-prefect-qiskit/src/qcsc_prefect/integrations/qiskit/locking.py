@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import urlsplit
 
 from ._flock import FlockSubmitLock
+from ._redact import redact_url
 from .errors import SubmitLockError
 
 if TYPE_CHECKING:
@@ -131,18 +132,6 @@ def configured_lock_url(lock_url: SecretStr | str | None) -> str | None:
         value = os.environ.get(LOCK_URL_ENV, "")
     value = value.strip()
     return value or None
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` without its password (for logs and error messages)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparsable lock URL>"
-    user = f"{parts.username}@" if parts.username else ""
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
 def submit_lock_for(lock_url: SecretStr | str | None = None) -> SubmitLock:
