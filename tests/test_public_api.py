@@ -21,6 +21,9 @@ EXPECTED = {
     "fetch_qiskit_job_result_task",
     "submit_estimator_job_task",
     "submit_sampler_job_task",
+    # Cost guards (estimates before the bill)
+    "estimate_estimator_usage_task",
+    "estimate_sampler_usage_task",
     # Input digests, cache keys, retries, result serializer
     "CacheScope",
     "QiskitRuntimeJSONSerializer",
@@ -51,6 +54,7 @@ EXPECTED = {
     "JobRanTooLongError",
     "JobTimeoutError",
     "QCSCQiskitError",
+    "QpuBudgetExceededError",
     "ResultCacheError",
     "RuntimeApiError",
     "RuntimeAuthError",
@@ -59,6 +63,7 @@ EXPECTED = {
     "SubmissionUnknownError",
     "SubmitLockError",
     "SubmitLockLostError",
+    "UsageLimitReachedError",
 }
 
 

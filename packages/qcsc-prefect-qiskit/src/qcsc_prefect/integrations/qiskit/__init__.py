@@ -22,6 +22,7 @@ from .errors import (
     JobRanTooLongError,
     JobTimeoutError,
     QCSCQiskitError,
+    QpuBudgetExceededError,
     ResultCacheError,
     RuntimeApiError,
     RuntimeAuthError,
@@ -30,6 +31,7 @@ from .errors import (
     SubmissionUnknownError,
     SubmitLockError,
     SubmitLockLostError,
+    UsageLimitReachedError,
 )
 from .storage import AtomicLocalFileSystem
 
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
         build_qiskit_estimator_input_digest,
         build_qiskit_sampler_input_digest,
     )
+    from .estimate import estimate_estimator_usage_task, estimate_sampler_usage_task
     from .fetch import fetch_qiskit_job_result_task
     from .jobs import FetchOutput, JobReference, JobStatus, PrimitiveName
     from .primitives import QCSCEstimatorV2, QCSCPrimitiveJob, QCSCSamplerV2
@@ -69,6 +72,8 @@ _LAZY: dict[str, str] = {
     "run_sampler_task": ".tasks",
     "submit_estimator_job_task": ".submit",
     "submit_sampler_job_task": ".submit",
+    "estimate_estimator_usage_task": ".estimate",
+    "estimate_sampler_usage_task": ".estimate",
     "fetch_qiskit_job_result_task": ".fetch",
     "CacheScope": ".digests",
     "build_qiskit_estimator_input_digest": ".digests",
@@ -123,6 +128,7 @@ __all__ = [
     "QCSCSamplerV2",
     "QiskitRuntimeConfig",
     "QiskitRuntimeJSONSerializer",
+    "QpuBudgetExceededError",
     "ResultCacheError",
     "RuntimeApiError",
     "RuntimeAuthError",
@@ -131,11 +137,14 @@ __all__ = [
     "SubmissionUnknownError",
     "SubmitLockError",
     "SubmitLockLostError",
+    "UsageLimitReachedError",
     "UsageTable",
     "UsageTotals",
     "aread_usage_table",
     "build_qiskit_estimator_input_digest",
     "build_qiskit_sampler_input_digest",
+    "estimate_estimator_usage_task",
+    "estimate_sampler_usage_task",
     "fetch_qiskit_job_result_task",
     "qiskit_estimator_submit_cache_key",
     "qiskit_result_fetch_cache_key",

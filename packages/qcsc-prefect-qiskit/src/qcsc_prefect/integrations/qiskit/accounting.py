@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
-from .usage import SESSION_ROW_PREFIXES, usage_artifact_key
+from .usage import GUARD_ROW_IDS, SESSION_ROW_PREFIXES, usage_artifact_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -36,12 +36,16 @@ class UsageTable:
             reports none.
         totals: The totals row (jobs counted by origin and status, seconds summed over
             ``jobs``); empty when no job finished.
+        guards: The cost-guard rows, when the guards read anything: ``BUDGET`` (``qpu_seconds``
+            committed, ``shots_or_precision`` the budget, ``status`` what is left) and
+            ``INSTANCE`` (``qpu_seconds`` consumed, then the limit and what remains).
     """
 
     flow_run_id: str
     jobs: list[dict[str, Any]] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=dict)
+    guards: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,9 @@ def _split(flow_run_id: str, rows: list[dict[str, Any]]) -> UsageTable:
         return UsageTable(flow_run_id)
     *body, totals = rows
     sessions = [row for row in body if str(row.get("job_id", "")).startswith(SESSION_ROW_PREFIXES)]
-    jobs = [row for row in body if row not in sessions]
-    return UsageTable(flow_run_id, jobs, sessions, dict(totals))
+    guards = [row for row in body if row.get("job_id") in GUARD_ROW_IDS]
+    jobs = [row for row in body if row not in sessions and row not in guards]
+    return UsageTable(flow_run_id, jobs, sessions, dict(totals), guards)
 
 
 def _rows(data: Any) -> list[dict[str, Any]]:

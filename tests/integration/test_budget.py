@@ -1,0 +1,134 @@
+"""The QPU budget per flow run (issue 22): refused at the budget, nothing posted, rest fetched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prefect import flow
+from prefect.context import get_run_context
+from prefect.task_runners import ThreadPoolTaskRunner
+from qiskit import QuantumCircuit
+
+from qcsc_prefect.integrations.qiskit import (
+    QiskitRuntimeConfig,
+    QpuBudgetExceededError,
+    aread_usage_table,
+    fetch_qiskit_job_result_task,
+    run_sampler_task,
+    submit_sampler_job_task,
+)
+
+#: Each job stays Running this long on the emulator: it uses about a third of BUDGET.
+RUN_DELAY = 0.4
+BUDGET = 3 * RUN_DELAY
+
+
+def _flow_run_id() -> str:
+    return str(get_run_context().flow_run.id)  # type: ignore[union-attr]
+
+
+async def test_robust_flow_stops_at_the_budget_and_fetches_what_it_submitted(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    runtime_emulator.control.configure(run_delay=RUN_DELAY)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez", qpu_budget_seconds=BUDGET)
+
+    @flow
+    async def sweep() -> tuple[int, QpuBudgetExceededError | None, str]:
+        fetched = 0
+        for shots in range(10, 16):
+            try:
+                ref = await submit_sampler_job_task([isa_bell], runtime_config=config, shots=shots)
+            except QpuBudgetExceededError as exc:
+                return fetched, exc, _flow_run_id()
+            await fetch_qiskit_job_result_task(job_reference=ref, runtime_config=config)
+            fetched += 1
+        return fetched, None, _flow_run_id()
+
+    fetched, refused, flow_run_id = await sweep()
+    jobs = runtime_emulator.control.jobs()
+    assert fetched == len(jobs) >= 2  # every job submitted was fetched
+    used = [job["usage_seconds"] for job in jobs]
+    # Refused exactly when the committed total (the service's own usage) reached the budget.
+    assert sum(used[:-1]) < BUDGET <= sum(used)
+    assert refused is not None
+    assert refused.budget_seconds == BUDGET and refused.committed_seconds >= BUDGET
+    assert "qpu_budget_seconds" in str(refused) and f"{BUDGET:g}" in str(refused)
+    table = await aread_usage_table(flow_run_id)
+    [budget_row] = [row for row in table.guards if row["job_id"] == "BUDGET"]
+    assert budget_row["status"] == "left=0 s"
+
+
+async def test_without_a_budget_every_job_is_submitted(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    runtime_emulator.control.configure(run_delay=RUN_DELAY)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+
+    @flow
+    async def sweep() -> int:
+        refs = [
+            await submit_sampler_job_task([isa_bell], runtime_config=config, shots=s)
+            for s in range(10, 15)
+        ]
+        return len(
+            [
+                await fetch_qiskit_job_result_task(job_reference=ref, runtime_config=config)
+                for ref in refs
+            ]
+        )
+
+    assert await sweep() == 5
+    assert runtime_emulator.control.job_count() == 5
+    assert all("qcsc-flow-run:" not in " ".join(j["tags"]) for j in runtime_emulator.control.jobs())
+
+
+def test_concurrent_submissions_do_not_overshoot(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    """Eight threads at once, jobs held Queued: the estimates alone reach the budget."""
+    runtime_emulator.control.configure(run_delay=RUN_DELAY, paused=True)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez", qpu_budget_seconds=BUDGET)
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=8))
+    def burst() -> list[BaseException | None]:
+        futures = [
+            submit_sampler_job_task.submit([isa_bell], runtime_config=config, shots=10 + i)
+            for i in range(8)
+        ]
+        outcomes: list[BaseException | None] = []
+        for future in futures:
+            future.wait()
+            state = future.state
+            outcomes.append(None if state.is_completed() else state.result(raise_on_failure=False))
+        return outcomes
+
+    outcomes = burst()
+    # Each estimate is RUN_DELAY + 10 shots' worth: three reach the budget, the fourth is refused.
+    assert runtime_emulator.control.job_count() == 3
+    assert sum(isinstance(o, QpuBudgetExceededError) for o in outcomes) == 5
+    runtime_emulator.control.configure(paused=False)
+
+
+async def test_simple_mode_stops_at_the_budget(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    runtime_emulator.control.configure(run_delay=RUN_DELAY)
+    config = QiskitRuntimeConfig(
+        backend_name="ibm_fez", primitive_api="executor", qpu_budget_seconds=BUDGET
+    )
+
+    @flow
+    async def loop() -> int:
+        done = 0
+        with pytest.raises(QpuBudgetExceededError):
+            for shots in range(10, 16):
+                await run_sampler_task([isa_bell], runtime_config=config, shots=shots)
+                done += 1
+        return done
+
+    done = await loop()
+    used = [job["usage_seconds"] for job in runtime_emulator.control.jobs()]
+    assert len(used) == done >= 2, used
+    assert sum(used[:-1]) < BUDGET <= sum(used), used
