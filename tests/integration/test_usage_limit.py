@@ -1,0 +1,64 @@
+"""The instance's usage limit (issue 22 item 2): refused with 0 jobs, or submitted on override."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prefect import flow
+from qiskit import QuantumCircuit
+
+from qcsc_prefect.integrations.qiskit import (
+    QiskitRuntimeConfig,
+    UsageLimitReachedError,
+    submit_sampler_job_task,
+)
+from qcsc_prefect.integrations.qiskit.instance_limit import clear_readings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_readings() -> None:
+    clear_readings()  # another test's reading of the same service may be under a minute old
+
+
+async def test_reached_limit_refuses_and_posts_nothing(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    runtime_emulator.control.configure(usage_limit_seconds=10, usage_consumed_seconds=10)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+
+    @flow
+    async def one() -> object:
+        return await submit_sampler_job_task([isa_bell], runtime_config=config, shots=10)
+
+    with pytest.raises(UsageLimitReachedError) as info:
+        await one()
+    assert runtime_emulator.control.job_count() == 0
+    assert info.value.limit_seconds == 10 and info.value.consumed_seconds == 10
+    assert "submit_when_usage_limit_reached=True" in str(info.value)
+
+
+async def test_override_submits_anyway(runtime_emulator: Any, isa_bell: QuantumCircuit) -> None:
+    runtime_emulator.control.configure(usage_limit_seconds=10, usage_consumed_seconds=10)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez", submit_when_usage_limit_reached=True)
+
+    @flow
+    async def one() -> object:
+        return await submit_sampler_job_task([isa_bell], runtime_config=config, shots=10)
+
+    await one()
+    assert runtime_emulator.control.job_count() == 1
+
+
+async def test_failing_usage_call_never_blocks(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    runtime_emulator.control.add_fault("GET", r"/instances/usage$", {"status": 400}, times=1)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+
+    @flow
+    async def one() -> object:
+        return await submit_sampler_job_task([isa_bell], runtime_config=config, shots=10)
+
+    await one()
+    assert runtime_emulator.control.job_count() == 1
