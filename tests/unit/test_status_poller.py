@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from qcsc_prefect.integrations.qiskit._runtime import poller as _status_poller
+from qcsc_prefect.integrations.qiskit._runtime.listing import read_page
 from qcsc_prefect.integrations.qiskit._runtime.poller import (
     PAGE_SIZE,
     Listing,
@@ -14,7 +15,6 @@ from qcsc_prefect.integrations.qiskit._runtime.poller import (
     Update,
     poller_busy,
     poller_for,
-    read_page,
 )
 
 
@@ -161,3 +161,20 @@ def test_read_page_takes_the_status_from_the_job_state() -> None:
 def test_read_page_of_an_empty_list(count: int) -> None:
     statuses: dict[str, str] = {}
     assert read_page({"jobs": [], "count": count}, statuses) == (0, count)
+
+
+def test_read_page_speaks_the_tag_lookups_vocabulary() -> None:
+    """One parse for both readers of the job list: the 1305 rule and the client's status names."""
+    statuses: dict[str, str] = {}
+    read_page(
+        {
+            "jobs": [
+                {"id": "f", "state": {"status": "Cancelled", "reason_code": 1305}},
+                {"id": "c", "state": {"status": "Completed"}},
+                {"id": "x", "state": {"status": "Cancelled"}},
+            ],
+            "count": 3,
+        },
+        statuses,
+    )
+    assert statuses == {"f": "ERROR", "c": "DONE", "x": "CANCELLED"}

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Final
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
 from ._runtime import listing, native
-from ._runtime.poller import MAX_PAGES, PAGE_SIZE, Listing, poller_busy, poller_for, read_page
+from ._runtime.listing import read_page
+from ._runtime.poller import MAX_PAGES, PAGE_SIZE, Listing, poller_busy, poller_for
 from ._runtime.pool import call_blocking_bounded
 from .errors import InvalidInputError, JobTimeoutError, QCSCQiskitError
 from .jobs import TERMINAL_STATUSES, JobStatus

@@ -93,6 +93,19 @@ def list_pending_jobs(connection: Any, *, skip: int, limit: int) -> Mapping[str,
     return page
 
 
+def read_page(page: Mapping[str, Any], statuses: dict[str, str]) -> tuple[int, int]:
+    """Add a list page's job statuses to ``statuses``; return the page's length and total count.
+
+    The statuses are those a tag lookup sees (`ListedJob.status`): the client's vocabulary, with
+    a job the service cancelled because it failed reported as ``"ERROR"``.
+    """
+    jobs = page.get("jobs") or []
+    for doc in jobs:
+        listed = _listed(doc)
+        statuses[listed.job_id] = listed.status
+    return len(jobs), int(page.get("count", 0))
+
+
 def _listed(doc: Mapping[str, Any]) -> ListedJob:
     state = doc.get("state") or {}
     raw = str(state.get("status") or doc.get("status") or "").upper()
@@ -132,4 +145,5 @@ __all__ = [
     "job_connection",
     "list_pending_jobs",
     "list_tagged_jobs",
+    "read_page",
 ]

@@ -18,10 +18,10 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable
 
 #: Jobs asked for per list request (the service's largest page).
 PAGE_SIZE: Final = 200
@@ -38,7 +38,7 @@ class Listing:
     """The pending jobs one round saw."""
 
     statuses: dict[str, str]
-    """Upper-case service status (``"QUEUED"``, ``"RUNNING"``, ...) by job id."""
+    """Listed status (``"QUEUED"``, ``"RUNNING"``, ...; see `listing.read_page`) by job id."""
 
     complete: bool
     """Every pending job was listed, so a job missing from `statuses` is no longer pending."""
@@ -53,7 +53,7 @@ class Update:
     ``"stopped"``: the poller gave up (poll the job directly)."""
 
     status: str | None = None
-    """The listed upper-case status, for ``"status"``."""
+    """The listed status, for ``"status"``."""
 
 
 @dataclass(eq=False, slots=True)
@@ -111,7 +111,7 @@ class StatusPoller:
 
         Args:
             job_id: The job.
-            known: Its upper-case status as last seen by the waiter.
+            known: Its listed status as last seen by the waiter.
             timeout: Seconds to wait at most; ``None``: until an update.
             interval: The pause between rounds this waiter wants.
             report_gone: Wake up when the job is missing from a complete listing.
@@ -236,15 +236,6 @@ def _forget(key: tuple[int, int]) -> None:
             del _pollers[key]
 
 
-def read_page(page: Mapping[str, Any], statuses: dict[str, str]) -> tuple[int, int]:
-    """Add a page's job statuses to ``statuses``; return the page's length and total count."""
-    jobs = page.get("jobs") or []
-    for doc in jobs:
-        state = doc.get("state") or {}
-        statuses[str(doc["id"])] = str(state.get("status") or doc.get("status", "")).upper()
-    return len(jobs), int(page.get("count", 0))
-
-
 __all__ = [
     "MAX_PAGES",
     "PAGE_SIZE",
@@ -254,5 +245,4 @@ __all__ = [
     "Update",
     "poller_busy",
     "poller_for",
-    "read_page",
 ]
