@@ -63,12 +63,16 @@ def _fresh_result_storage() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_service_cache() -> Iterator[None]:
-    """Each test builds its own native services (tests switch environment variables)."""
+def _fresh_process_state() -> Iterator[None]:
+    """Each test starts with the library's process-wide tables empty (`_state.reset`).
+
+    Tests switch environment variables, so each builds its own native services; job handles,
+    call counters, usage tables and execution modes of earlier tests are forgotten too.
+    """
     yield
-    native = sys.modules.get("qcsc_prefect.integrations.qiskit._runtime.services")
-    if native is not None:
-        native.clear_caches()
+    state = sys.modules.get("qcsc_prefect.integrations.qiskit._state")
+    if state is not None:
+        state.reset()
 
 
 @pytest.fixture(scope="session")

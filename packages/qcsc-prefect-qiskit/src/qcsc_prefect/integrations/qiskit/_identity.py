@@ -33,6 +33,7 @@ from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
 from prefect.utilities.collections import visit_collection
 
+from . import _state
 from .blocks import QiskitRuntimeConfig
 from .cache import idempotency_tag
 from .digests import (
@@ -122,9 +123,20 @@ class Occurrences:
                 del self._counters[next(iter(self._counters))]  # insertion order: oldest first
             return occurrence
 
+    def clear(self) -> None:
+        """Forget everything (`_state.reset`)."""
+        with self._guard:
+            self._counters.clear()
+
 
 #: The calling process's counters (see the module docstring).
 OCCURRENCES: Final = Occurrences()
+_state.register(
+    "_identity.OCCURRENCES",
+    holds="in the flow's process, a count of identical submit calls per flow-run attempt",
+    bound=f"{MEMORY:,} flow-run attempts, oldest dropped first",
+    reset=OCCURRENCES.clear,
+)
 
 
 class FlowScopes:
@@ -158,6 +170,11 @@ class FlowScopes:
                 del self._known[next(iter(self._known))]
         return scope
 
+    def clear(self) -> None:
+        """Forget everything (`_state.reset`)."""
+        with self._guard:
+            self._known.clear()
+
     @staticmethod
     def _read_scope(flow_run: FlowRun) -> str:
         path: list[str] = []
@@ -174,6 +191,12 @@ class FlowScopes:
 
 #: The scopes of the subflow runs this process made calls in.
 SCOPES: Final = FlowScopes()
+_state.register(
+    "_identity.SCOPES",
+    holds="the call-counting scope of each subflow run this process made submit calls in",
+    bound=f"{MEMORY:,} subflow runs, oldest dropped first (read again from the API)",
+    reset=SCOPES.clear,
+)
 
 
 def _inputs_digest(primitive: PrimitiveName, parameters: Mapping[str, Any]) -> str:

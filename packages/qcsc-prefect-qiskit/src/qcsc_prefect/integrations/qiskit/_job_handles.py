@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Final
 
+from . import _state
+
 #: How many handles one process keeps (oldest forgotten first).
 MEMORY: Final = 10_000
 
@@ -34,8 +36,19 @@ class JobHandles:
         with self._guard:
             return self._jobs.get(job_id)
 
+    def clear(self) -> None:
+        """Forget everything (`_state.reset`)."""
+        with self._guard:
+            self._jobs.clear()
+
 
 #: The process's job handles.
 JOB_HANDLES: Final = JobHandles()
+_state.register(
+    "_job_handles.JOB_HANDLES",
+    holds="native job handles this process submitted or adopted",
+    bound=f"{MEMORY:,} jobs, oldest dropped first",
+    reset=JOB_HANDLES.clear,
+)
 
 __all__ = ["JOB_HANDLES", "JobHandles"]

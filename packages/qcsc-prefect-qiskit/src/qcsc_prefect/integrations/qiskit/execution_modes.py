@@ -40,6 +40,7 @@ from prefect.context import FlowRunContext
 from prefect.results import ResultStore, aget_default_result_storage
 from prefect.utilities.hashing import hash_objects
 
+from . import _state
 from ._logging import run_logger
 from ._runtime import native
 from ._runtime.pool import call_blocking
@@ -105,6 +106,19 @@ class _Owned:
 
 _owned: dict[tuple[UUID, str], _Owned] = {}
 _owned_guard = threading.Lock()
+
+
+def _forget_owned() -> None:
+    with _owned_guard:
+        _owned.clear()
+
+
+_state.register(
+    "execution_modes._owned",
+    holds="the Batch or Session each flow run submits into",
+    bound=f"{MEMORY:,} flow runs, oldest dropped first",
+    reset=_forget_owned,
+)
 
 
 async def aexecution_target(

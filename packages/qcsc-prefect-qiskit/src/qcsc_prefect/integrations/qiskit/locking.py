@@ -41,6 +41,7 @@ import warnings
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import urlsplit
 
+from . import _state
 from ._flock import FlockSubmitLock
 from ._redact import redact_url
 from .errors import SubmitLockError
@@ -122,6 +123,12 @@ class SubmitLock(Protocol):
 
 _locks: dict[str, SubmitLock] = {}
 _locks_guard = threading.Lock()
+_state.register(
+    "locking._locks",
+    holds="the submit lock of each lock URL (PostgreSQL: its open connections)",
+    bound="the lock URLs the process configures",
+    reset=None,
+)
 
 
 def configured_lock_url(lock_url: SecretStr | str | None) -> str | None:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Final
 from prefect.artifacts import acreate_table_artifact
 from prefect.context import FlowRunContext
 
+from . import _state
+
 if TYPE_CHECKING:
     from ._logging import Logger
     from ._runtime.usage_calls import InstanceUsage
@@ -66,6 +68,19 @@ class _Table:
 
 _tables: dict[str, _Table] = {}
 _tables_guard = threading.Lock()
+
+
+def _forget_tables() -> None:
+    with _tables_guard:
+        _tables.clear()
+
+
+_state.register(
+    "usage._tables",
+    holds="the usage rows of each flow run",
+    bound=f"{MEMORY:,} flow runs, oldest dropped first",
+    reset=_forget_tables,
+)
 
 
 def usage_artifact_key(flow_run_id: str) -> str:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
+from . import _state
 from ._runtime import listing, native
 from ._runtime.listing import read_page
 from ._runtime.poller import MAX_PAGES, PAGE_SIZE, Listing, poller_busy, poller_for
@@ -102,6 +103,12 @@ _write_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semap
 )
 _write_slots_guard = threading.Lock()
 _background_writes: set[asyncio.Task[None]] = set()
+_state.register(
+    "waiting._write_slots",
+    holds="the progress-artifact write slots of each event loop",
+    bound="one semaphore per live event loop (weak keys)",
+    reset=None,
+)
 
 
 def _write_slot() -> asyncio.Semaphore:

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
+from .. import _state
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -184,6 +186,12 @@ class _Entry:
 #: failed one once its pause is over.
 _pollers: dict[tuple[int, int], _Entry] = {}
 _pollers_guard = threading.Lock()
+_state.register(
+    "_runtime.poller._pollers",
+    holds="the running status pollers, by event loop and service connection",
+    bound="one per event loop and connection while a job waits on it",
+    reset=None,
+)
 
 
 def _key(client: object) -> tuple[int, int]:

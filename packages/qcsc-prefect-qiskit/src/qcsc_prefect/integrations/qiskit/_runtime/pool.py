@@ -33,6 +33,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
+from .. import _state
 from .._logging import run_logger
 from ..errors import NO_RESPONSE, RuntimeApiError
 
@@ -190,6 +191,12 @@ def _pool_full(abandoned: int) -> RuntimeApiError:
 
 
 _pool = _ClientPool()
+_state.register(
+    "_runtime.pool._pool",
+    holds="the client pool's worker threads and queued calls",
+    bound=f"{MAX_CLIENT_THREADS} calls at once, {MAX_TOTAL_CLIENT_THREADS} threads in all",
+    reset=None,
+)
 
 
 def client_pool_stats() -> ClientPoolStats:

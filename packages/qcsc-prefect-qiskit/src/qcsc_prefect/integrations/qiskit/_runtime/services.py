@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from qiskit_ibm_runtime import QiskitRuntimeService
 
+from .. import _state
 from .._extras import require_extra
 from ..errors import BackendNotFoundError, QCSCQiskitError, RuntimeConfigError
 from .translate import drop_http_exchanges, exception_chain, translating_errors
@@ -99,6 +100,18 @@ class _OncePerKey(Generic[_K, _V]):
 
 _services: _OncePerKey[str, Any] = _OncePerKey()
 _backends: _OncePerKey[tuple[str, str], BackendV2] = _OncePerKey()
+_state.register(
+    "_runtime.services._services",
+    holds="one QiskitRuntimeService per distinct configuration",
+    bound="the configurations the process uses",
+    reset=_services.clear,
+)
+_state.register(
+    "_runtime.services._backends",
+    holds="one backend per service and backend name",
+    bound="the configurations and backend names the process uses",
+    reset=_backends.clear,
+)
 
 
 # --------------------------------------------------------------------------- services
