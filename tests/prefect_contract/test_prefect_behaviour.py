@@ -626,3 +626,47 @@ async def test_async_artifact_functions_create_readable_artifacts() -> None:
     assert data[keys["progress"]] == 100.0
     assert data[keys["markdown"]] == "**done**"
     assert json.loads(str(data[keys["table"]])) == [{"pub": 0, "shots": 100}]
+
+
+async def test_a_hook_appended_to_the_running_flow_runs_when_the_flow_run_ends() -> None:
+    """The library closes a flow run's Batch/Session (execution_modes._register_close_hook) by
+    appending an async hook, while the flow runs, to the running `Flow` object's
+    ``on_completion_hooks``, ``on_failure_hooks`` and ``on_cancellation_hooks`` lists. Prefect
+    must read those lists when the run ends, not a copy taken when it started; the running
+    object is the user's own, so the hook stays on it (the library appends it only once)."""
+    ended: list[tuple[UUID, str]] = []
+
+    async def close_hook(flow: Any, flow_run: Any, state: Any) -> None:
+        ended.append((flow_run.id, state.type.value))
+
+    def append_hook() -> UUID:
+        context = FlowRunContext.get()
+        assert context is not None and context.flow is not None and context.flow_run is not None
+        running = context.flow
+        for hooks in (
+            running.on_completion_hooks,
+            running.on_failure_hooks,
+            running.on_cancellation_hooks,
+        ):
+            if close_hook not in hooks:
+                hooks.append(close_hook)
+        return context.flow_run.id
+
+    @flow
+    async def completes() -> UUID:
+        return append_hook()
+
+    @flow
+    async def fails() -> None:
+        ended.append((append_hook(), "appended"))
+        raise ValueError("the flow fails after appending the hook")
+
+    first = await completes()
+    assert ended == [(first, "COMPLETED")]
+    assert completes.on_completion_hooks == [close_hook]  # kept on the user's object
+    second = await completes()
+    assert ended[-1] == (second, "COMPLETED") and len(ended) == 2  # once per run, not twice
+    with pytest.raises(ValueError):
+        await fails()
+    failed_run = ended[-1][0]
+    assert ended[-2:] == [(failed_run, "appended"), (failed_run, "FAILED")]
