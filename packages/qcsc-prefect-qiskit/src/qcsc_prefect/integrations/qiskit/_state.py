@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, MutableMapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,18 @@ def register(name: str, *, holds: str, bound: str, reset: Callable[[], None] | N
         _tables[name] = Table(name, holds, bound, reset)
 
 
+def register_dict(
+    name: str, table: MutableMapping[Any, Any], guard: threading.Lock, *, holds: str, bound: str
+) -> None:
+    """Register a dict-like ``table`` whose reset clears it under ``guard``."""
+
+    def clear() -> None:
+        with guard:
+            table.clear()
+
+    register(name, holds=holds, bound=bound, reset=clear)
+
+
 def tables() -> tuple[Table, ...]:
     """Every table registered so far (by the modules imported so far), sorted by name."""
     with _guard:
@@ -58,4 +70,4 @@ def reset() -> None:
             table.reset()
 
 
-__all__ = ["Table", "register", "reset", "tables"]
+__all__ = ["Table", "register", "register_dict", "reset", "tables"]

@@ -107,17 +107,12 @@ class _Owned:
 _owned: dict[tuple[UUID, str], _Owned] = {}
 _owned_guard = threading.Lock()
 
-
-def _forget_owned() -> None:
-    with _owned_guard:
-        _owned.clear()
-
-
-_state.register(
+_state.register_dict(
     "execution_modes._owned",
+    _owned,
+    _owned_guard,
     holds="the Batch or Session each flow run submits into",
     bound=f"{MEMORY:,} flow runs, oldest dropped first",
-    reset=_forget_owned,
 )
 
 

@@ -69,17 +69,12 @@ class _Table:
 _tables: dict[str, _Table] = {}
 _tables_guard = threading.Lock()
 
-
-def _forget_tables() -> None:
-    with _tables_guard:
-        _tables.clear()
-
-
-_state.register(
+_state.register_dict(
     "usage._tables",
+    _tables,
+    _tables_guard,
     holds="the usage rows of each flow run",
     bound=f"{MEMORY:,} flow runs, oldest dropped first",
-    reset=_forget_tables,
 )
 
 
