@@ -4,10 +4,12 @@ Every job a flow run fetches (robust mode) or runs (simple mode, and the wrapper
 the flow run's ``qiskit-usage-<flow run id>`` table artifact: job id, primitive, backend,
 execution mode, whether the job was new, adopted (``reused``) or restored from Prefect's cache
 (``cached``, submitted by an earlier flow run), queue time, QPU seconds as the service reports
-them, shots or precision, and status. A Batch or Session the flow run opened adds one more row when
-the flow run closes it: the usage the service reports for the Batch/Session itself (what IBM bills
-a Session by). The totals row comes last. Each update publishes a new version of the artifact
-under the same key, so the latest version is always the whole table.
+them, shots or precision, and status. A job the flow run fetches again (two submit calls that
+share one job, a retried fetch) keeps its one row, so its seconds count once. A Batch or Session
+the flow run opened adds one more row when the flow run closes it: the usage the service reports
+for the Batch/Session itself (what IBM bills a Session by). The totals row comes last. Each
+update publishes a new version of the artifact under the same key, so the latest version is
+always the whole table.
 
 Rows are kept per flow run in a bounded, per-process table (`MEMORY` flow runs).
 """
@@ -15,7 +17,7 @@ Rows are kept per flow run in a bounded, per-process table (`MEMORY` flow runs).
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -250,10 +252,19 @@ async def arecord_session_usage(flow_run_id: str, row: UsageRow, logger: Logger)
     await _add(flow_run_id, row, logger, session=True)
 
 
+def _put(rows: list[UsageRow], row: UsageRow) -> None:
+    """Add ``row``, or update the row its job already has (keeping that row's origin)."""
+    for index, known in enumerate(rows):
+        if known.job_id == row.job_id:
+            rows[index] = replace(row, origin=known.origin)
+            return
+    rows.append(row)
+
+
 async def _add(flow_run_id: str, row: UsageRow, logger: Logger, *, session: bool) -> None:
     with _tables_guard:
         table = _tables.setdefault(flow_run_id, _Table())
-        (table.sessions if session else table.rows).append(row)
+        _put(table.sessions if session else table.rows, row)
         table.dirty = True
         if table.publishing:
             return  # the running publisher writes this row too, before it stops
