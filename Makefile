@@ -17,7 +17,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
 .PHONY: venv test test-runners test-slow test-compat demo reliability bench lint typecheck check clean \
-	stack-up stack-down stack-status load chaos
+	stack-up stack-down stack-status load chaos example-sqd
 
 venv: $(STAMP)
 
@@ -66,6 +66,21 @@ bench: $(STAMP)
 # (threads and the Dask LocalCluster run in `make test`); `.ci/run` calls it after `make test`.
 test-runners: $(STAMP)
 	$(PY) -m pytest -q -m cluster tests/runners
+
+# The SQD example (examples/sqd, docs/tutorial-sqd.md): installs qiskit-addon-sqd, ffsim and
+# PySCF into .venv once (constraints-sqd.txt; never a dependency of the library), checks its
+# helpers, then runs the flow, a crash and the rerun offline; ends with two RESULT lines.
+SQD_STAMP := $(VENV)/.sqd-installed
+
+$(SQD_STAMP): $(STAMP) constraints.txt constraints-sqd.txt
+	$(PY) -m pip install --quiet -c constraints.txt -c constraints-sqd.txt \
+		qiskit-addon-sqd ffsim pyscf
+	$(PY) -m pip check
+	@touch $(SQD_STAMP)
+
+example-sqd: $(SQD_STAMP)
+	$(PY) -m pytest -q -p no:randomly tests/examples/test_sqd_steps.py
+	$(PY) examples/sqd/run_example.py
 
 # The long tests `make test` skips (emulator error-matrix rows, soak scenarios).
 test-slow: $(STAMP)
