@@ -132,3 +132,46 @@ async def test_simple_mode_stops_at_the_budget(
     used = [job["usage_seconds"] for job in runtime_emulator.control.jobs()]
     assert len(used) == done >= 2, used
     assert sum(used[:-1]) < BUDGET <= sum(used), used
+
+
+def _runtime_posts(runtime_emulator: Any) -> list[str]:
+    """Paths of the POSTs to the Runtime API (jobs, sessions), not to IAM or the control API."""
+    return [
+        str(e["path"])
+        for e in runtime_emulator.control.log()
+        if e["method"] == "POST" and "/api/v1/" in str(e["path"])
+    ]
+
+
+async def test_the_budget_refuses_inside_a_batch_with_nothing_posted(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    runtime_emulator.control.configure(run_delay=RUN_DELAY)
+
+    @flow
+    async def batched(budget: float) -> tuple[int, QpuBudgetExceededError | None]:
+        config = QiskitRuntimeConfig(
+            backend_name="ibm_fez", execution_mode="batch", qpu_budget_seconds=budget
+        )
+        for done, shots in enumerate(range(10, 13)):
+            try:
+                ref = await submit_sampler_job_task([isa_bell], runtime_config=config, shots=shots)
+            except QpuBudgetExceededError as exc:
+                return done, exc
+            await fetch_qiskit_job_result_task(job_reference=ref, runtime_config=config)
+        return 3, None
+
+    # Half a job's usage: the first job runs inside the Batch, the second is refused.
+    done, refused = await batched(RUN_DELAY / 2)
+    assert done == 1 and refused is not None
+    (job,) = runtime_emulator.control.jobs()
+    assert job["session_id"] is not None  # it ran inside the flow run's Batch
+    posts = _runtime_posts(runtime_emulator)
+    assert [p.endswith("/sessions") for p in posts] == [True, False], posts  # Batch, one job
+
+    # A budget of 0: refused before the Batch is even opened.
+    runtime_emulator.control.clear_log()
+    done, refused = await batched(0.0)
+    assert done == 0 and refused is not None
+    assert _runtime_posts(runtime_emulator) == []
+    assert runtime_emulator.control.job_count() == 1
