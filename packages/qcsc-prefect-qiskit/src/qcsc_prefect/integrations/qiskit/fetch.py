@@ -35,7 +35,6 @@ from .errors import (
     RuntimeApiError,
 )
 from .jobs import FetchOutput, JobReference, JobStatus, parse_job_reference
-from .usage import arecord_usage, usage_row
 from .validation import (
     ARTIFACT_KEY,
     FLAG,
@@ -178,7 +177,7 @@ async def _output(
     fetch: _Fetch, job: Any, status: JobStatus, result: Any, logger: Logger
 ) -> FetchOutput:
     """Build the task's output: the native result plus execution metadata."""
-    primitive, backend_name, submitted_at = _describe(fetch.reference, job, fetch.config)
+    primitive, backend_name, submitted_at = _job_facts(fetch.reference, job, fetch.config)
     reference = fetch.submitted_reference
     num_pubs = len(result)
     if fetch.pubs is not None and input_count(fetch.pubs) != num_pubs:
@@ -190,36 +189,21 @@ async def _output(
             input_count(fetch.pubs),
         )
     report = await call_blocking(native.job_service_report, job)
-    await arecord_usage(
-        usage_row(
-            job, primitive=primitive, backend_name=backend_name, report=report,
-            shots=reference.shots if reference is not None else None,
-            precision=reference.precision if reference is not None else None,
-            status=status, reference=reference,
-            mode=reference.execution_mode if reference is not None else fetch.config.execution_mode,
-        ),
-        logger,
-    )  # fmt: skip
-    metadata = _finish.execution_metadata(
-        mode="robust",
-        primitive=primitive,
-        num_pubs=num_pubs,
+    done = _finish.FinishedJob(
+        job, primitive, backend_name, status, result, report, reference,
         shots=reference.shots if reference is not None else None,
         precision=reference.precision if reference is not None else None,
-        status=status,
+    )  # fmt: skip
+    return await _finish.afinish(
+        done,
+        mode="robust",
+        execution_mode=(
+            reference.execution_mode if reference is not None else fetch.config.execution_mode
+        ),
+        num_pubs=num_pubs,
         submitted=submitted_at,
-        finished=_finish.utc_now(),
-        wall_seconds=time.monotonic() - fetch.started,
-        report=report,
-        extra={"reused_job": reference.reused} if reference is not None else None,
-    )
-    return _finish.build_fetch_output(
-        job_id=fetch.job_id,
-        backend_name=backend_name,
-        primitive=primitive,
-        status=status,
-        result=result,
-        metadata=metadata,
+        started=fetch.started,
+        logger=logger,
     )
 
 
@@ -311,7 +295,7 @@ async def _results_gone(job: Any, reference: JobReference | None, logger: Logger
             )
 
 
-def _describe(
+def _job_facts(
     reference: JobReference | str, job: Any, config: QiskitRuntimeConfig
 ) -> tuple[Any, str, Any]:
     if isinstance(reference, JobReference):

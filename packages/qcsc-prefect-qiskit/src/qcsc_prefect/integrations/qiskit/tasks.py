@@ -34,7 +34,6 @@ from .execution_modes import aexecution_target
 from .guards import guarded_post, post_tags
 from .jobs import FetchOutput, JobStatus, PrimitiveName
 from .submit import _tagged_options
-from .usage import arecord_usage, usage_row
 from .validation import ARTIFACT_KEY, PRECISION, REPEAT, SHOTS, validated
 from .waiting import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -230,7 +229,7 @@ async def _submit_and_wait(
 ) -> FetchOutput:
     """Post the checked pubs, wait for the result, then build the output and its artifacts."""
     submitted = _finish.utc_now()
-    started = time.perf_counter()
+    started = time.monotonic()
     service = await call_blocking(config.get_service)
     async with guarded_post(config, service, logger):
         job = await call_blocking(
@@ -241,49 +240,15 @@ async def _submit_and_wait(
         "Submitted %s job %s (%d pubs) to %s.", primitive, job_id, input_count(pubs), backend_name
     )
     status, result, report = await _wait_for_result(job, job_id, logger)
-    wall_seconds = time.perf_counter() - started
-    finished = _finish.utc_now()
-    await arecord_usage(
-        usage_row(
-            job, primitive=primitive, backend_name=backend_name, report=report, shots=shots,
-            precision=precision, status=status, reference=None, mode=mode,
-        ),
-        logger,
-    )  # fmt: skip
-
-    output = _simple_output(
-        primitive, job_id, backend_name, status, result, report,
-        num_pubs=input_count(pubs), shots=shots, precision=precision,
-        submitted=submitted, finished=finished, wall_seconds=wall_seconds,
+    done = _finish.FinishedJob(
+        job, primitive, backend_name, status, result, report, shots=shots, precision=precision
+    )
+    output = await _finish.afinish(
+        done, mode="simple", execution_mode=mode, num_pubs=input_count(pubs),
+        submitted=submitted, started=started, logger=logger,
     )  # fmt: skip
     await acreate_result_artifacts(output, artifact_key)
     return output
-
-
-def _simple_output(
-    primitive: PrimitiveName,
-    job_id: str,
-    backend_name: str,
-    status: JobStatus,
-    result: Any,
-    report: native.ServiceReport,
-    **timing: Any,
-) -> FetchOutput:
-    """The `FetchOutput` of a simple-mode job: its result and its execution metadata.
-
-    ``timing`` holds ``num_pubs``, ``shots``, ``precision``, ``submitted``, ``finished`` and
-    ``wall_seconds``, as `_finish.execution_metadata` takes them.
-    """
-    return _finish.build_fetch_output(
-        job_id=job_id,
-        backend_name=backend_name,
-        primitive=primitive,
-        status=status,
-        result=result,
-        metadata=_finish.execution_metadata(
-            mode="simple", primitive=primitive, status=status, report=report, **timing
-        ),
-    )
 
 
 async def _wait_for_result(
