@@ -11,6 +11,9 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qcsc_prefect.integrations.qiskit import (
     BackendNotFoundError,
+    InvalidInputError,
+    QCSCEstimatorV2,
+    QCSCSamplerV2,
     QiskitRuntimeConfig,
     estimate_estimator_usage_task,
     estimate_sampler_usage_task,
@@ -56,3 +59,47 @@ async def test_no_mock_counterpart_is_a_clear_error(
     with pytest.raises(BackendNotFoundError, match="mock_"):
         await estimate()
     assert runtime_emulator.control.job_count() == 0
+
+
+async def test_the_wrappers_estimate_what_their_run_would_post(
+    runtime_emulator: Any,
+    isa_bell: QuantumCircuit,
+    isa_estimator_pub: tuple[QuantumCircuit, list[SparsePauliOp]],
+) -> None:
+    runtime_emulator.control.configure(run_delay=0.5)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+    # The wrapper's default options reach the dry run: 16 x 100 twirled shots are counted.
+    twirled = {"twirling": {"num_randomizations": 16, "shots_per_randomization": 100}}
+
+    @flow
+    async def estimates() -> tuple[float, float]:
+        sampler = QCSCSamplerV2(runtime_config=config)
+        estimator = QCSCEstimatorV2(runtime_config=config, options=twirled)
+        # run's own arguments are accepted unchanged (and checked as run checks them).
+        sampled = await sampler.estimate([isa_bell], shots=100, cache_submit=True, repeat=1)
+        estimated = await estimator.estimate([isa_estimator_pub], precision=0.1)
+        with pytest.raises(InvalidInputError, match="robust=True"):
+            await sampler.estimate([isa_bell], robust=False, cache_submit=True)
+        return sampled, estimated
+
+    sampled, estimated = await estimates()
+    jobs = runtime_emulator.control.jobs()
+    assert [job["backend"] for job in jobs] == ["mock_fez", "mock_fez"]  # nothing on ibm_fez
+    assert [job["estimated_seconds"] for job in jobs] == [sampled, estimated]
+    # The emulator's model: run_delay + shots x 1e-4 s (2 observables x 1,600 twirled shots).
+    assert sampled == 0.5 + 100 * 1e-4
+    assert estimated == 0.5 + 2 * 1600 * 1e-4
+
+
+def test_the_wrappers_estimate_returns_seconds_without_an_event_loop(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name="ibm_fez"))
+
+    @flow
+    def estimate() -> Any:
+        return sampler.estimate([isa_bell], shots=10)
+
+    seconds = estimate()
+    assert isinstance(seconds, float) and seconds > 0
+    assert [job["backend"] for job in runtime_emulator.control.jobs()] == ["mock_fez"]
