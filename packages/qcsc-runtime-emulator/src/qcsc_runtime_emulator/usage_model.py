@@ -7,7 +7,8 @@ shots_per_randomization``. The emulator models both from the job's parameters, r
 stays what it always was: the seconds the job spent Running.
 
 A device's ``mock_`` counterpart (``ibm_fez`` → ``mock_fez``) is what the client's ``dry_run``
-posts to: its jobs return simulated data and an estimate, and use none of the instance's time.
+posts to: its jobs return simulated data and the estimate the real device's job would carry
+(the same ``run_delay``, though a mock job does not wait it), and use none of the instance's time.
 """
 
 from __future__ import annotations

@@ -138,12 +138,11 @@ def _new_job(app: EmulatorApp, data: dict[str, Any]) -> NewJob:
         session_id=None if session_id is None else str(session_id),
         private=bool(data.get("private", False)),
         cost=cost,
-        estimated_seconds=estimate_seconds(program, params, _run_delay(app, backend)),
+        # A mock_ job (dry run) carries the estimate of the real device it stands in for.
+        estimated_seconds=estimate_seconds(
+            program, params, float(app.config.get("run_delay") or 0)
+        ),
     )
-
-
-def _run_delay(app: EmulatorApp, backend: str) -> float:
-    return 0.0 if is_mock(backend) else float(app.config.get("run_delay") or 0.0)
 
 
 @router.add("POST", r"/jobs")
