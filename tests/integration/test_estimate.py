@@ -86,9 +86,9 @@ async def test_the_wrappers_estimate_what_their_run_would_post(
     jobs = runtime_emulator.control.jobs()
     assert [job["backend"] for job in jobs] == ["mock_fez", "mock_fez"]  # nothing on ibm_fez
     assert [job["estimated_seconds"] for job in jobs] == [sampled, estimated]
-    # The emulator's model: run_delay + shots x 1e-4 s (2 observables x 1,600 twirled shots).
-    assert sampled == 0.5 + 100 * 1e-4
-    assert estimated == 0.5 + 2 * 1600 * 1e-4
+    # The emulator's model: run_delay + shots x 1e-4 s (one pub of 16 x 100 twirled shots).
+    assert sampled == pytest.approx(0.5 + 100 * 1e-4)
+    assert estimated == pytest.approx(0.5 + 1600 * 1e-4)
 
 
 def test_the_wrappers_estimate_returns_seconds_without_an_event_loop(

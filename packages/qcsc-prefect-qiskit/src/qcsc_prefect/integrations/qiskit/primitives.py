@@ -33,6 +33,7 @@ from .digests import (
     build_qiskit_sampler_input_digest,
 )
 from .errors import InvalidInputError
+from .estimate import estimate_estimator_usage_task, estimate_sampler_usage_task
 from .fetch import cancel_job, fetch_qiskit_job_result_task, job_status
 from .retry import qiskit_retry_delays, should_retry_qiskit_fetch_failure
 from .submit import submit_estimator_job_task, submit_sampler_job_task
@@ -258,6 +259,7 @@ class _Route:
     value: Constraint
     run_task: Any
     submit_task: Any
+    estimate_task: Any
     digest: Callable[..., str]
     submit_cache_key: Callable[..., str]
 
@@ -268,6 +270,7 @@ _ROUTES: Final[dict[PrimitiveName, _Route]] = {
         SHOTS,
         run_sampler_task,
         submit_sampler_job_task,
+        estimate_sampler_usage_task,
         build_qiskit_sampler_input_digest,
         qiskit_sampler_submit_cache_key,
     ),
@@ -276,6 +279,7 @@ _ROUTES: Final[dict[PrimitiveName, _Route]] = {
         PRECISION,
         run_estimator_task,
         submit_estimator_job_task,
+        estimate_estimator_usage_task,
         build_qiskit_estimator_input_digest,
         qiskit_estimator_submit_cache_key,
     ),
@@ -428,6 +432,21 @@ class _QCSCPrimitive:
         job = await self._arun(pubs, **kwargs)
         return await job._aoutput()
 
+    async def _aestimate(
+        self, pubs: Sequence[object], *, value: float | None, **settings: Any
+    ) -> float:
+        """Check ``run``'s arguments, then ask the service for the job's QPU-time estimate."""
+        route = _ROUTES[self._primitive]
+        checked = _run_settings(**_run_defaults(settings, "estimate"))
+        seconds: float = await route.estimate_task(
+            pubs,
+            **self._config_kwargs(),
+            **{route.value_name: route.value.check(value, route.value_name)},
+            options=self.options if checked.options is None else checked.options,
+            repeat=checked.repeat,
+        )
+        return seconds
+
 
 class QCSCSamplerV2(_QCSCPrimitive):
     """A Sampler-shaped wrapper around the library's sampler tasks.
@@ -519,6 +538,30 @@ class QCSCSamplerV2(_QCSCPrimitive):
         """Submit, fetch and return the full dictionary (same arguments as `run`)."""
         return _dual(self._arun_and_fetch(pubs, value=shots, **_run_defaults(kwargs)))
 
+    def estimate(
+        self, pubs: Sequence[object], *, shots: int | None = None, **kwargs: Any
+    ) -> float | Coroutine[Any, Any, float]:
+        """Estimate the QPU seconds of `run` with the same arguments, running nothing on the device.
+
+        The job is posted with ``dry_run=True`` to the backend's ``mock_`` counterpart by
+        `estimate_sampler_usage_task`; flags that only change how the result is fetched or
+        cached (``robust``, ``cache_submit``, ...) are checked as `run` checks them.
+
+        Returns:
+            The service's estimate in QPU seconds.
+
+        Raises:
+            BackendNotFoundError: The backend has no ``mock_`` counterpart (or the account may
+                not use it).
+            InvalidInputError: An argument is invalid; nothing was posted.
+
+        Example:
+            ```python
+            seconds = await sampler.estimate(pubs, shots=1000)
+            ```
+        """
+        return _dual(self._aestimate(pubs, value=shots, **kwargs))
+
 
 class QCSCEstimatorV2(_QCSCPrimitive):
     """An Estimator-shaped wrapper around the library's estimator tasks.
@@ -604,6 +647,16 @@ class QCSCEstimatorV2(_QCSCPrimitive):
         """Submit, fetch and return the full dictionary (same arguments as `run`)."""
         return _dual(self._arun_and_fetch(pubs, value=precision, **_run_defaults(kwargs)))
 
+    def estimate(
+        self, pubs: Sequence[object], *, precision: float | None = None, **kwargs: Any
+    ) -> float | Coroutine[Any, Any, float]:
+        """Estimate the QPU seconds of `run` with the same arguments, running nothing on the device.
+
+        Same as `QCSCSamplerV2.estimate`, with ``precision`` instead of ``shots``, through
+        `estimate_estimator_usage_task`.
+        """
+        return _dual(self._aestimate(pubs, value=precision, **kwargs))
+
 
 _RUN_DEFAULTS: Final[dict[str, Any]] = {
     "robust": True,
@@ -616,14 +669,15 @@ _RUN_DEFAULTS: Final[dict[str, Any]] = {
     "timeout": None,
     "options": None,
     "result_serializer": DEFAULT_RESULT_SERIALIZER,
+    "repeat": None,
 }
 
 
-def _run_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _run_defaults(kwargs: dict[str, Any], method: str = "run_and_fetch") -> dict[str, Any]:
     unknown = sorted(set(kwargs) - set(_RUN_DEFAULTS))
     if unknown:
         raise InvalidInputError(
-            f"unknown argument(s) {', '.join(unknown)}; run_and_fetch takes the same arguments "
+            f"unknown argument(s) {', '.join(unknown)}; {method} takes the same arguments "
             f"as run: {', '.join(sorted(_RUN_DEFAULTS))}.",
             argument=unknown[0],
         )
