@@ -15,10 +15,10 @@ from prefect.cache_policies import NO_CACHE
 
 from ._logging import run_logger
 from ._naming import primitive_run_name
-from ._prepare import aprepare_inputs, build_native
+from ._prepare import JobRequest, aprepare_inputs, build_native
 from ._runtime.pool import call_blocking
 from ._runtime.usage_calls import dry_run, usage_estimate
-from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
+from .blocks import QiskitRuntimeConfig
 from .errors import BackendNotFoundError, InvalidInputError, RuntimeApiError, RuntimeConfigError
 from .jobs import PrimitiveName
 from .validation import INPUT_DIGEST, PRECISION, REPEAT, SHOTS, validated
@@ -36,30 +36,20 @@ async def _dry_run(primitive: PrimitiveName, native_primitive: Any, pubs: Any, *
         ) from exc
 
 
-async def _estimate(
-    primitive: PrimitiveName,
-    pubs: Sequence[object],
-    *,
-    runtime_config: QiskitRuntimeConfig | None,
-    runtime_block_name: str | None,
-    shots: int | None,
-    precision: float | None,
-    options: object | None,
-) -> float:
+async def _estimate(request: JobRequest) -> float:
+    primitive, shots, precision = request.primitive, request.shots, request.precision
     logger = run_logger()
-    config = await aresolve_runtime_config(runtime_config, runtime_block_name)
+    config = await request.aconfig()
     if config.channel == "local":
         raise RuntimeConfigError(
             "the local channel has no service to estimate usage; estimates need the "
             'service (channel="ibm_quantum_platform")'
         )
-    prepared = await aprepare_inputs(
-        primitive, pubs, config, shots=shots, precision=precision, options=options
-    )
+    prepared = await aprepare_inputs(request, config)
     if prepared.program:
         raise InvalidInputError("estimates take pubs, not a QuantumProgram.", argument="pubs")
     native_primitive = await call_blocking(
-        build_native, primitive, config, prepared.backend, options, False
+        build_native, primitive, config, prepared.backend, request.options, False
     )
     job = await _dry_run(
         primitive, native_primitive, prepared.pubs, shots=shots, precision=precision
@@ -122,10 +112,10 @@ async def estimate_sampler_usage_task(
         seconds = await estimate_sampler_usage_task(pubs, runtime_config=config, shots=1000)
         ```
     """
-    return await _estimate(
-        "sampler", pubs, runtime_config=runtime_config, runtime_block_name=runtime_block_name,
-        shots=shots, precision=None, options=options,
-    )  # fmt: skip
+    request = JobRequest(
+        "sampler", pubs, runtime_config, runtime_block_name, shots=shots, options=options
+    )
+    return await _estimate(request)
 
 
 @task(
@@ -166,10 +156,10 @@ async def estimate_estimator_usage_task(
             use it).
         InvalidInputError: Bad pubs, precision or options; nothing was submitted.
     """
-    return await _estimate(
-        "estimator", pubs, runtime_config=runtime_config, runtime_block_name=runtime_block_name,
-        shots=None, precision=precision, options=options,
-    )  # fmt: skip
+    request = JobRequest(
+        "estimator", pubs, runtime_config, runtime_block_name, precision=precision, options=options
+    )
+    return await _estimate(request)
 
 
 __all__ = ["estimate_estimator_usage_task", "estimate_sampler_usage_task"]

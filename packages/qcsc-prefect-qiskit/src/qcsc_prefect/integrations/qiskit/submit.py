@@ -37,13 +37,13 @@ from ._identity import SubmissionIdentity, identify, run_cache_key
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
-from ._prepare import aprepare_inputs, build_native
+from ._prepare import JobRequest, aprepare_inputs, build_native
 from ._runtime import native
 from ._runtime.pool import call_blocking, call_blocking_bounded, start_blocking, wait_bounded
 from ._runtime.translate import translate
 from ._submit_cache import current_cache_entry, retry_torn_cache_read
 from ._submit_task import submit_task
-from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
+from .blocks import QiskitRuntimeConfig  # noqa: TC001  (task signature, read by Prefect)
 from .cache import qiskit_estimator_submit_cache_key, qiskit_sampler_submit_cache_key
 from .errors import (
     InvalidInputError,
@@ -158,28 +158,15 @@ class _Outcome:
 # --------------------------------------------------------------------------- the protocol
 
 
-async def _submit(
-    primitive: PrimitiveName,
-    pubs: Sequence[object],
-    *,
-    runtime_config: QiskitRuntimeConfig | None,
-    runtime_block_name: str | None,
-    shots: int | None,
-    precision: float | None,
-    options: object | None,
-    input_digest: str | None,
-) -> JobReference:
+async def _submit(request: JobRequest, input_digest: str | None) -> JobReference:
     logger = run_logger()
-    _check_cache_configuration(primitive, input_digest)
-    config = await aresolve_runtime_config(runtime_config, runtime_block_name)
-    submission = await _validate(
-        primitive, pubs, config, shots=shots, precision=precision, options=options,
-        input_digest=input_digest,
-    )  # fmt: skip
+    _check_cache_configuration(request.primitive, input_digest)
+    config = await request.aconfig()
+    submission = await _validate(request, config, input_digest)
     if config.channel == "local":
         return await _submit_local(submission, logger)
     service = await call_blocking(config.get_service)
-    identity = identify(primitive, input_digest, _task_parameters())
+    identity = identify(request.primitive, input_digest, _task_parameters())
     lock = submit_lock_for(config.lock_url)
     hold = _Hold(await _lock(lock, identity))
     try:
@@ -190,24 +177,16 @@ async def _submit(
 
 
 async def _validate(
-    primitive: PrimitiveName,
-    pubs: Sequence[object],
-    config: QiskitRuntimeConfig,
-    *,
-    shots: int | None,
-    precision: float | None,
-    options: object | None,
-    input_digest: str | None,
+    request: JobRequest, config: QiskitRuntimeConfig, input_digest: str | None
 ) -> _Submission:
     """Resolve the backend and check the inputs against it; nothing is posted on failure."""
-    prepared = await aprepare_inputs(
-        primitive, pubs, config, shots=shots, precision=precision, options=options
-    )
+    prepared = await aprepare_inputs(request, config)
     cache_key, cache_location = current_cache_entry()
     return _Submission(
-        primitive=primitive, pubs=prepared.pubs, shots=shots, precision=precision,
-        options=options, input_digest=input_digest, config=config, backend=prepared.backend,
-        cache_key=cache_key, cache_location=cache_location, program=prepared.program,
+        primitive=request.primitive, pubs=prepared.pubs, shots=request.shots,
+        precision=request.precision, options=request.options, input_digest=input_digest,
+        config=config, backend=prepared.backend, cache_key=cache_key,
+        cache_location=cache_location, program=prepared.program,
     )  # fmt: skip
 
 
@@ -644,16 +623,10 @@ async def submit_sampler_job_task(
         SubmissionUnknownError: The submission failed ambiguously and no job appeared.
         RuntimeApiError: The service rejected the submission.
     """
-    return await _submit(
-        "sampler",
-        pubs,
-        runtime_config=runtime_config,
-        runtime_block_name=runtime_block_name,
-        shots=shots,
-        precision=None,
-        options=options,
-        input_digest=input_digest,
+    request = JobRequest(
+        "sampler", pubs, runtime_config, runtime_block_name, shots=shots, options=options
     )
+    return await _submit(request, input_digest)
 
 
 @submit_task(
@@ -698,16 +671,10 @@ async def submit_estimator_job_task(
         SubmissionUnknownError: The submission failed ambiguously and no job appeared.
         RuntimeApiError: The service rejected the submission.
     """
-    return await _submit(
-        "estimator",
-        pubs,
-        runtime_config=runtime_config,
-        runtime_block_name=runtime_block_name,
-        shots=None,
-        precision=precision,
-        options=options,
-        input_digest=input_digest,
+    request = JobRequest(
+        "estimator", pubs, runtime_config, runtime_block_name, precision=precision, options=options
     )
+    return await _submit(request, input_digest)
 
 
 __all__ = ["submit_estimator_job_task", "submit_sampler_job_task"]

@@ -23,13 +23,13 @@ from qiskit.primitives.containers.sampler_pub import SamplerPubLike
 from . import _finish
 from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
-from ._prepare import aprepare_inputs, build_native
+from ._prepare import JobRequest, aprepare_inputs, build_native
 from ._programs import input_count
 from ._runtime import native
 from ._runtime.native import EstimatorOptions, SamplerOptions
 from ._runtime.pool import call_blocking
 from .artifacts import acreate_result_artifacts
-from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
+from .blocks import QiskitRuntimeConfig
 from .execution_modes import aexecution_target
 from .guards import guarded_post, post_tags
 from .jobs import FetchOutput, JobStatus, PrimitiveName
@@ -96,16 +96,10 @@ async def run_sampler_task(
         counts = output["result"][0].data.meas.get_counts()
         ```
     """
-    return await _run_primitive(
-        "sampler",
-        pubs,
-        runtime_config=runtime_config,
-        runtime_block_name=runtime_block_name,
-        shots=shots,
-        precision=None,
-        options=options,
-        artifact_key=artifact_key,
+    request = JobRequest(
+        "sampler", pubs, runtime_config, runtime_block_name, shots=shots, options=options
     )
+    return await _run_primitive(request, artifact_key)
 
 
 @task(
@@ -161,47 +155,29 @@ async def run_estimator_task(
         evs = output["result"][0].data.evs
         ```
     """
-    return await _run_primitive(
-        "estimator",
-        pubs,
-        runtime_config=runtime_config,
-        runtime_block_name=runtime_block_name,
-        shots=None,
-        precision=precision,
-        options=options,
-        artifact_key=artifact_key,
+    request = JobRequest(
+        "estimator", pubs, runtime_config, runtime_block_name, precision=precision, options=options
     )
+    return await _run_primitive(request, artifact_key)
 
 
-async def _run_primitive(
-    primitive: PrimitiveName,
-    pubs: Sequence[object],
-    *,
-    runtime_config: QiskitRuntimeConfig | None,
-    runtime_block_name: str | None,
-    shots: int | None,
-    precision: float | None,
-    options: object | None,
-    artifact_key: str | None,
-) -> FetchOutput:
+async def _run_primitive(request: JobRequest, artifact_key: str | None) -> FetchOutput:
     logger = run_logger()
-    config = await aresolve_runtime_config(runtime_config, runtime_block_name)
-    prepared = await aprepare_inputs(
-        primitive, pubs, config, shots=shots, precision=precision, options=options
-    )
+    config = await request.aconfig()
+    prepared = await aprepare_inputs(request, config)
     target = await aexecution_target(config, prepared.backend, logger)
     native_primitive = await call_blocking(
-        build_native, primitive, config, target.native_mode, _guard_options(options, config),
-        prepared.program,
+        build_native, request.primitive, config, target.native_mode,
+        _guard_options(request.options, config), prepared.program,
     )  # fmt: skip
     return await _submit_and_wait(
-        primitive,
+        request.primitive,
         native_primitive,
         prepared.pubs,
         config=config,
         backend_name=str(prepared.backend.name),
-        shots=shots,
-        precision=precision,
+        shots=request.shots,
+        precision=request.precision,
         artifact_key=artifact_key,
         mode=target.mode,
         logger=logger,
