@@ -50,7 +50,7 @@ from qcsc_prefect.integrations.qiskit import (
     build_qiskit_sampler_input_digest,
     submit_sampler_job_task,
 )
-from qcsc_prefect.integrations.qiskit._submit_cache import (
+from qcsc_prefect.integrations.qiskit._cache_store import (
     invalidate_submit_cache,
     retry_torn_cache_read,
 )

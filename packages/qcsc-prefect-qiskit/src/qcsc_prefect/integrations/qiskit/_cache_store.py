@@ -1,4 +1,7 @@
-"""Where a submit-cache entry lives, and how to invalidate it through Prefect's result store.
+"""The submit cache's store: where an entry lives, and how to invalidate it through Prefect.
+
+The cache *keys* are public and live in `cache` (users pass them as ``cache_key_fn``); this
+private module holds what the library does with the stored entries.
 
 The robust submit task persists its `JobReference` under its cache key. When that job can never
 give a result (it failed, was cancelled, or its results expired), the entry must stop answering
@@ -49,7 +52,7 @@ _PATH = "path:"
 _UNKNOWN = "unsaved:"
 
 
-def _describe(storage: object) -> str | None:
+def _storage_location(storage: object) -> str | None:
     if storage is None or isinstance(storage, NullFileSystem):
         return None
     block_id = getattr(storage, "_block_document_id", None)
@@ -71,8 +74,8 @@ def current_cache_entry() -> tuple[str | None, CacheLocation | None]:
     if not isinstance(store, ResultStore):
         return transaction.key, None
     location = CacheLocation(
-        result_storage=_describe(store.result_storage),
-        key_storage=_describe(store.metadata_storage),
+        result_storage=_storage_location(store.result_storage),
+        key_storage=_storage_location(store.metadata_storage),
     )
     return transaction.key, location
 

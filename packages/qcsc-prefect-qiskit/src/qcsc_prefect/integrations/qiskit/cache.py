@@ -19,6 +19,9 @@ The submit step tags each Runtime job with :func:`idempotency_tag` (kind
 one, else an identity of the flow run and its inputs (``submit.py``). A crash between the POST
 and the cache write is then reconciled by looking the tag up.
 
+This module holds the keys only. Where the entries are stored, and how the entry of a job that
+can never give a result is invalidated, is the private `_cache_store` module.
+
 What Prefect (3.8 and 3.9) does when a key function raises: ``compute_transaction_key``
 (``prefect/task_engine.py``) catches the exception, logs ``Error encountered when computing cache
 key - result will not be persisted.`` with the traceback, and runs the task body **without a

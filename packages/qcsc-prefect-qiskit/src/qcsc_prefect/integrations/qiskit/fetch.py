@@ -18,6 +18,7 @@ from typing import Any
 from prefect import task
 
 from . import _finish, _reconcile
+from ._cache_store import invalidate_submit_cache
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
 from ._naming import fetch_run_name
@@ -25,7 +26,6 @@ from ._programs import input_count
 from ._runtime import native
 from ._runtime.pool import call_blocking, call_blocking_bounded
 from ._runtime.translate import translate, translating_errors
-from ._submit_cache import invalidate_submit_cache
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config
 from .errors import (
@@ -86,7 +86,7 @@ async def _fetch(
     request_timeout: float,
 ) -> FetchOutput:
     logger = run_logger()
-    fetch = await _prepare(
+    fetch = await _resolve(
         runtime_config, runtime_block_name, job_reference, pubs, artifact_key,
         (timeout, poll_interval, max_poll_interval, request_timeout),
     )  # fmt: skip
@@ -110,7 +110,7 @@ async def _fetch(
     return output
 
 
-async def _prepare(
+async def _resolve(
     runtime_config: QiskitRuntimeConfig | None,
     runtime_block_name: str | None,
     job_reference: object,

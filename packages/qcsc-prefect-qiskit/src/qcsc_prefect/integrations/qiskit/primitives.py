@@ -350,7 +350,7 @@ class _QCSCPrimitive:
             checked = replace(checked, options=self.options)
         if not checked.robust:
             return await self._run_simple(pubs, route, value, checked)
-        reference = await self._submit(pubs, route, value, checked)
+        reference = await self._robust_submit(pubs, route, value, checked)
         return QCSCPrimitiveJob(
             job_id=reference.job_id,
             primitive=self._primitive,
@@ -378,7 +378,7 @@ class _QCSCPrimitive:
             **self._config_kwargs(),
         )
 
-    async def _submit(
+    async def _robust_submit(
         self, pubs: Sequence[object], route: _Route, value: float | None, settings: _RunSettings
     ) -> JobReference:
         """Robust mode, first step: the submit task, keyed by an input digest if asked."""

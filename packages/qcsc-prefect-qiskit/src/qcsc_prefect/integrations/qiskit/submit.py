@@ -16,7 +16,7 @@ covering what the previous one cannot:
 
 The protocol, as the steps of `_submit` below::
 
-    resolve → validate → identify → lock → adopt-or-post → reconcile → deduplicate → reference
+    resolve → validate → identify → lock → adopt-or-post → recover → deduplicate → reference
 
 With ``channel="local"`` there is no server to tag or look up jobs: only layer 1 applies, jobs run
 in-process, and a local job can be fetched only by the process that submitted it.
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 from prefect.context import TaskRunContext
 
 from . import _finish, _reconcile
+from ._cache_store import current_cache_entry, retry_torn_cache_read
 from ._identity import SubmissionIdentity, identify, run_cache_key
 from ._job_handles import JOB_HANDLES
 from ._logging import Logger, run_logger
@@ -41,7 +42,6 @@ from ._prepare import JobRequest, aprepare_inputs, build_native
 from ._runtime import native
 from ._runtime.pool import call_blocking, call_blocking_bounded, start_blocking, wait_bounded
 from ._runtime.translate import translate
-from ._submit_cache import current_cache_entry, retry_torn_cache_read
 from ._submit_task import submit_task
 from .blocks import QiskitRuntimeConfig  # noqa: TC001  (task signature, read by Prefect)
 from .cache import qiskit_estimator_submit_cache_key, qiskit_sampler_submit_cache_key
@@ -333,7 +333,7 @@ async def _post(
             if not call.done():
                 hold.pending_call = call
             may_repost = hold.pending_call is None and attempt < SUBMIT_POST_ATTEMPTS
-            adopted = await _reconcile_after_error(service, tag, exc, logger, may_repost=may_repost)
+            adopted = await _recover_after_error(service, tag, exc, logger, may_repost=may_repost)
             if adopted is not None:
                 return adopted
             await asyncio.sleep(_repost_pause(exc, attempt))
@@ -357,7 +357,7 @@ def _certainly_rejected(ours: BaseException) -> bool:
     return isinstance(ours, QCSCQiskitError)
 
 
-async def _reconcile_after_error(
+async def _recover_after_error(
     service: Any, tag: str, exc: Exception, logger: Logger, *, may_repost: bool
 ) -> _Outcome | None:
     """After ``run()`` raised, find the job the failed call may have created.
