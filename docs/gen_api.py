@@ -36,6 +36,7 @@ GROUPS: dict[str, str] = {
     "tasks": "Tasks: simple mode",
     "submit": "Tasks: robust mode",
     "fetch": "Tasks: robust mode",
+    "estimate": "Tasks: cost control",
     "primitives": "Wrapper classes",
     "digests": "Input digests and cache keys",
     "cache": "Input digests and cache keys",
