@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from . import _state
 from .errors import QpuBudgetExceededError
 from .jobs import TERMINAL_STATUSES
 
@@ -39,6 +40,13 @@ MEMORY: Final = 1_000
 
 _locks: OrderedDict[str, threading.Lock] = OrderedDict()
 _locks_guard = threading.Lock()
+_state.register_dict(
+    "budget._locks",
+    _locks,
+    _locks_guard,
+    holds="the lock over the budget check and the post of each flow run's submissions",
+    bound=f"{MEMORY:,} flow runs, oldest dropped first",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Final
 
+from . import _state
 from .errors import QCSCQiskitError, UsageLimitReachedError
 
 if TYPE_CHECKING:
@@ -25,12 +26,26 @@ if TYPE_CHECKING:
 #: Seconds during which a process reuses its last reading of an instance's usage.
 READ_INTERVAL: Final = 60.0
 
-#: How many flow runs one process remembers as having read the usage.
+#: How many flow runs (and service connections) one process remembers as having read the usage.
 MEMORY: Final = 1_000
 
-_readings: dict[int, tuple[float, InstanceUsage | None]] = {}
+_readings: OrderedDict[int, tuple[float, InstanceUsage | None]] = OrderedDict()
 _flow_runs_read: OrderedDict[tuple[int, str], None] = OrderedDict()
 _guard = threading.Lock()
+_state.register_dict(
+    "instance_limit._readings",
+    _readings,
+    _guard,
+    holds="the last reading of the instance's usage, by service connection",
+    bound=f"{MEMORY:,} service connections, oldest dropped first",
+)
+_state.register_dict(
+    "instance_limit._flow_runs_read",
+    _flow_runs_read,
+    _guard,
+    holds="the flow runs that have read the instance's usage, by service connection",
+    bound=f"{MEMORY:,} flow runs, oldest dropped first",
+)
 
 
 def clear_readings() -> None:
@@ -52,9 +67,11 @@ def _reusable(key: int, flow_run_id: str | None) -> tuple[bool, InstanceUsage | 
 def _remember(key: int, flow_run_id: str | None, usage: InstanceUsage | None) -> None:
     with _guard:
         _readings[key] = (time.monotonic(), usage)
+        _readings.move_to_end(key)
         _flow_runs_read[(key, flow_run_id or "")] = None
-        while len(_flow_runs_read) > MEMORY:
-            _flow_runs_read.popitem(last=False)
+        for table in (_readings, _flow_runs_read):
+            while len(table) > MEMORY:
+                table.popitem(last=False)
 
 
 def instance_usage(service: Any, flow_run_id: str | None, logger: Logger) -> InstanceUsage | None:

@@ -109,6 +109,12 @@ _state.register(
     bound="one semaphore per live event loop (weak keys)",
     reset=None,
 )
+_state.register(
+    "waiting._background_writes",
+    holds="the progress-artifact writes still running (held so they are not collected)",
+    bound="the writes in flight; each leaves when it ends",
+    reset=None,
+)
 
 
 def _write_slot() -> asyncio.Semaphore:
