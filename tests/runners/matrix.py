@@ -224,6 +224,27 @@ class RunnerMatrix:
         assert _posts(runtime_emulator) == 4
 
 
+    def test_the_qpu_budget_holds_wherever_the_runner_puts_the_submits(
+        self, runner: Runner, runtime_emulator: Any, isa_bell: QuantumCircuit
+    ) -> None:
+        # The budget reads the flow run's jobs from the service by the flow run's tag, so a
+        # worker sees what another worker (or the flow's process) committed: the first job
+        # fits a tiny budget, the second submission is refused before anything is posted.
+        @flow(task_runner=runner.task_runner())
+        def spend() -> tuple[JobReference, str]:
+            cfg = QiskitRuntimeConfig(backend_name=FEZ, qpu_budget_seconds=0.001)
+            first = submit_sampler_job_task.submit([isa_bell], runtime_config=cfg, shots=SHOTS)
+            reference = first.result()
+            second = submit_sampler_job_task.submit([isa_bell], runtime_config=cfg, shots=SHOTS)
+            second.wait()
+            return reference, type(second.state.result(raise_on_failure=False)).__name__
+
+        reference, refused = spend()
+        assert refused == "QpuBudgetExceededError"
+        assert [job["id"] for job in runtime_emulator.control.jobs()] == [reference.job_id]
+        assert _posts(runtime_emulator) == 1
+
+
 class ProcessRunnerMatrix(RunnerMatrix):
     """The scenarios of a runner whose tasks run in worker processes it can lose."""
 
