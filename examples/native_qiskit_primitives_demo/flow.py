@@ -238,7 +238,7 @@ async def run_wrapper(primitive: str, pubs: Pubs, settings: Settings) -> Outcome
     cls: Any = QCSCSamplerV2 if primitive == "sampler" else QCSCEstimatorV2
     wrapper = cls(**settings.runtime)
     started = time.monotonic()
-    job = await wrapper.run(
+    job = await wrapper.arun(
         circuits,
         **value,
         cache_submit=settings.submit_cache,
@@ -247,7 +247,7 @@ async def run_wrapper(primitive: str, pubs: Pubs, settings: Settings) -> Outcome
         cache_scope=settings.cache_scope,
         artifact_key=f"native-qiskit-{primitive}-wrapper",
     )
-    output = await job.output()
+    output = await job.aoutput()
     return Outcome(output, "-", "-", time.monotonic() - started)
 
 

@@ -76,10 +76,10 @@ async def test_the_wrappers_estimate_what_their_run_would_post(
         sampler = QCSCSamplerV2(runtime_config=config)
         estimator = QCSCEstimatorV2(runtime_config=config, options=twirled)
         # run's own arguments are accepted unchanged (and checked as run checks them).
-        sampled = await sampler.estimate([isa_bell], shots=100, cache_submit=True, repeat=1)
-        estimated = await estimator.estimate([isa_estimator_pub], precision=0.1)
+        sampled = await sampler.aestimate([isa_bell], shots=100, cache_submit=True, repeat=1)
+        estimated = await estimator.aestimate([isa_estimator_pub], precision=0.1)
         with pytest.raises(InvalidInputError, match="robust=True"):
-            await sampler.estimate([isa_bell], robust=False, cache_submit=True)
+            await sampler.aestimate([isa_bell], robust=False, cache_submit=True)
         return sampled, estimated
 
     sampled, estimated = await estimates()

@@ -103,9 +103,9 @@ async def test_wrappers_run_executor_primitives(
     async def wrapped() -> tuple[Any, Any]:
         sampler = QCSCSamplerV2(runtime_config=EXECUTOR)
         estimator = QCSCEstimatorV2(runtime_config=EXECUTOR)
-        sampled = await sampler.run([isa_bell], shots=32, robust=True)
-        estimated = await estimator.run([isa_estimator_pub], precision=0.05)
-        return await sampled.result(), await estimated.result()
+        sampled = await sampler.arun([isa_bell], shots=32, robust=True)
+        estimated = await estimator.arun([isa_estimator_pub], precision=0.05)
+        return await sampled.aresult(), await estimated.aresult()
 
     sampled, estimated = await wrapped()
     assert sum(sampled[0].data.meas.get_counts().values()) == 32
@@ -163,7 +163,7 @@ async def test_raw_quantum_program_through_every_mode(
             cache_key_fn=lambda _c, _p: f"fresh-{uuid.uuid4().hex}"
         )(_program(isa_bell, 22), runtime_config=EXECUTOR, input_digest=digest)
         wrapped = await QCSCSamplerV2(runtime_config=EXECUTOR).run(_program(isa_bell, 23))
-        return simple, robust, (reference, adopted), await wrapped.result()
+        return simple, robust, (reference, adopted), await wrapped.aresult()
 
     simple, robust, (reference, adopted), wrapped = await every_mode()
     assert [_shots_of(simple["result"]), _shots_of(robust["result"]), _shots_of(wrapped)] == [

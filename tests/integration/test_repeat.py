@@ -60,7 +60,7 @@ async def test_the_wrapper_repeats_with_cache_submit(
     @flow
     async def more_shots() -> list[str]:
         jobs = [
-            await sampler.run([isa_bell], shots=24, cache_submit=True, repeat=repeat)
+            await sampler.arun([isa_bell], shots=24, cache_submit=True, repeat=repeat)
             for repeat in ("a", "b")
         ]
         return [job.job_id() for job in jobs]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -44,7 +45,7 @@ async def test_spec_wrapper_flow_and_cached_rerun(
     @flow
     async def cached_wrapper_sampler_flow(pubs: list[QuantumCircuit]) -> Any:
         sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name=FEZ))
-        job = await sampler.run(
+        job = await sampler.arun(
             pubs,
             shots=100,
             cache_submit=True,
@@ -55,8 +56,8 @@ async def test_spec_wrapper_flow_and_cached_rerun(
             artifact_key="native-qiskit-sampler-wrapper",
         )
         assert isinstance(job, QCSCPrimitiveJob)
-        output = await job.output()
-        assert await job.result() is output["result"]  # fetched once, kept
+        output = await job.aoutput()
+        assert await job.aresult() is output["result"]  # fetched once, kept
         return output
 
     first = await cached_wrapper_sampler_flow([isa_bell])
@@ -91,19 +92,48 @@ def test_sync_flow_gets_values_not_coroutines(
     assert runtime_emulator.control.job_count() == 2
 
 
+async def test_sync_names_in_a_running_loop_still_work_with_a_deprecation_warning(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    """Before the ``a`` forms, ``await sampler.run(...)`` was the async convention: it still
+    works, warning once per call; the ``a`` forms do not warn."""
+
+    @flow
+    async def old_style_flow() -> tuple[Any, str, list[str]]:
+        sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name=FEZ))
+        with pytest.warns(DeprecationWarning, match=r"run\(\) was called inside a running event"):
+            pending = sampler.run([isa_bell], shots=12)
+        job = await pending  # type: ignore[misc]
+        with pytest.warns(DeprecationWarning, match="use `await aresult"):
+            result = await job.result()  # type: ignore[misc]
+        with pytest.warns(DeprecationWarning, match="use `await astatus"):
+            status = await job.status()  # type: ignore[misc]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await job.aoutput()
+            await job.astatus()
+        return result, status, [str(warning.message) for warning in caught]
+
+    result, status, new_style_warnings = await old_style_flow()
+    _bell_ok(result, 12)
+    assert status == "DONE"
+    assert not [message for message in new_style_warnings if "running event loop" in message]
+    assert runtime_emulator.control.job_count() == 1
+
+
 async def test_estimator_wrapper_and_run_and_fetch(
     runtime_emulator: Any, isa_estimator_pub: tuple[Any, Any]
 ) -> None:
     @flow
     async def wrapper_estimator_flow() -> tuple[Any, dict[str, Any]]:
         estimator = QCSCEstimatorV2(runtime_config=QiskitRuntimeConfig(backend_name=FEZ))
-        job = await estimator.run(
+        job = await estimator.arun(
             [isa_estimator_pub], precision=0.2, cache_submit=True, retry_fetch=True
         )
-        output = await estimator.run_and_fetch(
+        output = await estimator.arun_and_fetch(
             [isa_estimator_pub], precision=0.1, cache_submit=True, cache_result=True
         )
-        return await job.result(), dict(output)
+        return await job.aresult(), dict(output)
 
     result, output = await wrapper_estimator_flow()
     assert result[0].data.evs[0] == pytest.approx(1.0, abs=0.25)
@@ -116,8 +146,8 @@ async def test_simple_mode_job_is_complete(runtime_emulator: Any, isa_bell: Quan
     @flow
     async def simple_wrapper_flow() -> tuple[str, bool, Any, dict[str, Any]]:
         sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name=FEZ))
-        job = await sampler.run([isa_bell], shots=20, robust=False)
-        return await job.status(), await job.cancel(), await job.result(), await job.output()
+        job = await sampler.arun([isa_bell], shots=20, robust=False)
+        return await job.astatus(), await job.acancel(), await job.aresult(), await job.aoutput()
 
     status, cancelled, result, output = await simple_wrapper_flow()
     assert (status, cancelled) == ("DONE", False)
@@ -134,11 +164,11 @@ async def test_status_and_cancel_before_fetch(
     @flow
     async def cancel_flow() -> tuple[str, bool]:
         sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name=FEZ))
-        job = await sampler.run([isa_bell], shots=20)
-        status = await job.status()
-        accepted = await job.cancel()
+        job = await sampler.arun([isa_bell], shots=20)
+        status = await job.astatus()
+        accepted = await job.acancel()
         with pytest.raises(JobCancelledError):
-            await job.result()
+            await job.aresult()
         return status, accepted
 
     assert await cancel_flow() == ("QUEUED", True)
@@ -153,7 +183,7 @@ async def test_global_scope_shares_a_job_across_flows(
         @flow(name=name)
         async def sharing_flow() -> str:
             sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name=FEZ))
-            job = await sampler.run([isa_bell], shots=47, cache_submit=True, cache_scope="global")
+            job = await sampler.arun([isa_bell], shots=47, cache_submit=True, cache_scope="global")
             return job.job_id()
 
         return sharing_flow
@@ -164,7 +194,7 @@ async def test_global_scope_shares_a_job_across_flows(
 
     @flow(name="flow-three")
     async def flow_scoped() -> str:
-        job = await third_flow_scope.run([isa_bell], shots=47, cache_submit=True)
+        job = await third_flow_scope.arun([isa_bell], shots=47, cache_submit=True)
         return job.job_id()
 
     third = await flow_scoped()
@@ -191,7 +221,7 @@ async def test_bad_wrapper_arguments_submit_nothing(
     @flow
     async def bad_flow() -> None:
         sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name=FEZ))
-        await sampler.run([isa_bell], **{"shots": 10, **kwargs})
+        await sampler.arun([isa_bell], **{"shots": 10, **kwargs})
 
     with pytest.raises(InvalidInputError) as caught:
         await bad_flow()
@@ -204,7 +234,7 @@ async def test_wrong_primitive_argument_is_named(
 ) -> None:
     sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name=FEZ))
     with pytest.raises(InvalidInputError, match="precision"):
-        await sampler.run_and_fetch([isa_bell], shots=10, precision=0.1)
+        await sampler.arun_and_fetch([isa_bell], shots=10, precision=0.1)
     assert runtime_emulator.control.job_count() == 0
 
 

@@ -67,8 +67,8 @@ async def _check_cases(
                 value = call()
                 if hasattr(value, "__await__"):
                     value = await value
-                if hasattr(value, "_aoutput"):  # a wrapper job: the fetch may still fail
-                    await value._aoutput()
+                if hasattr(value, "aoutput"):  # a wrapper job: the fetch may still fail
+                    await value.aoutput()
             except Exception as exc:
                 if not _names_argument(exc, argument):
                     violations.append(
@@ -421,85 +421,85 @@ async def test_wrappers(
         (
             "wrapper unknown Block",
             "no-such-wrapper-block",
-            lambda: QCSCSamplerV2(runtime_block_name="no-such-wrapper-block").run(pubs, shots=5),
+            lambda: QCSCSamplerV2(runtime_block_name="no-such-wrapper-block").arun(pubs, shots=5),
         ),
-        ("shots=0", "shots", lambda: sampler.run(pubs, shots=0)),
-        ("shots=nan", "shots", lambda: sampler.run(pubs, shots=NAN)),
-        ("shots=nan cached", "shots", lambda: sampler.run(pubs, shots=NAN, cache_submit=True)),
-        ("precision=nan", "precision", lambda: estimator.run(epubs, precision=NAN)),
+        ("shots=0", "shots", lambda: sampler.arun(pubs, shots=0)),
+        ("shots=nan", "shots", lambda: sampler.arun(pubs, shots=NAN)),
+        ("shots=nan cached", "shots", lambda: sampler.arun(pubs, shots=NAN, cache_submit=True)),
+        ("precision=nan", "precision", lambda: estimator.arun(epubs, precision=NAN)),
         (
             "precision=0 cached",
             "precision",
-            lambda: estimator.run(epubs, precision=0, cache_submit=True),
+            lambda: estimator.arun(epubs, precision=0, cache_submit=True),
         ),
-        ("sampler precision=", "precision", lambda: sampler.run(pubs, precision=0.1)),
-        ("estimator shots=", "shots", lambda: estimator.run(epubs, shots=10)),
+        ("sampler precision=", "precision", lambda: sampler.arun(pubs, precision=0.1)),
+        ("estimator shots=", "shots", lambda: estimator.arun(epubs, shots=10)),
         (
             "run_and_fetch precision= on sampler",
             "precision",
-            lambda: sampler.run_and_fetch(pubs, precision=0.1),
+            lambda: sampler.arun_and_fetch(pubs, precision=0.1),
         ),
-        ("robust='yes'", "robust", lambda: sampler.run(pubs, shots=5, robust="yes")),
-        ("cache_submit=1", "cache_submit", lambda: sampler.run(pubs, shots=5, cache_submit=1)),
+        ("robust='yes'", "robust", lambda: sampler.arun(pubs, shots=5, robust="yes")),
+        ("cache_submit=1", "cache_submit", lambda: sampler.arun(pubs, shots=5, cache_submit=1)),
         (
             "cache_submit with robust=False",
             "robust",
-            lambda: sampler.run(pubs, shots=5, robust=False, cache_submit=True),
+            lambda: sampler.arun(pubs, shots=5, robust=False, cache_submit=True),
         ),
         (
             "cache_result with robust=False",
             "robust",
-            lambda: estimator.run(epubs, robust=False, cache_result=True),
+            lambda: estimator.arun(epubs, robust=False, cache_result=True),
         ),
         (
             "retry_fetch with robust=False",
             "robust",
-            lambda: sampler.run_and_fetch(pubs, shots=5, robust=False, retry_fetch=True),
+            lambda: sampler.arun_and_fetch(pubs, shots=5, robust=False, retry_fetch=True),
         ),
         (
             "cache_scope typo",
             "cache_scope",
-            lambda: sampler.run(pubs, shots=5, cache_submit=True, cache_scope="gloabl"),
+            lambda: sampler.arun(pubs, shots=5, cache_submit=True, cache_scope="gloabl"),
         ),
         (
             "cache_scope typo without cache_submit",
             "cache_scope",
-            lambda: sampler.run(pubs, shots=5, cache_scope="Flow"),
+            lambda: sampler.arun(pubs, shots=5, cache_scope="Flow"),
         ),
         (
             "cache_expiration=-1 day",
             "cache_expiration",
-            lambda: sampler.run(pubs, shots=5, cache_submit=True, cache_expiration=timedelta(-1)),
+            lambda: sampler.arun(pubs, shots=5, cache_submit=True, cache_expiration=timedelta(-1)),
         ),
         (
             "cache_expiration=3600",
             "cache_expiration",
-            lambda: sampler.run(pubs, shots=5, cache_submit=True, cache_expiration=3600),
+            lambda: sampler.arun(pubs, shots=5, cache_submit=True, cache_expiration=3600),
         ),
-        ("timeout=nan (robust)", "timeout", lambda: sampler.run(pubs, shots=5, timeout=NAN)),
-        ("timeout=-1 (robust)", "timeout", lambda: sampler.run(pubs, shots=5, timeout=-1)),
+        ("timeout=nan (robust)", "timeout", lambda: sampler.arun(pubs, shots=5, timeout=NAN)),
+        ("timeout=-1 (robust)", "timeout", lambda: sampler.arun(pubs, shots=5, timeout=-1)),
         (
             "artifact_key='Bad Key' (robust)",
             "artifact_key",
-            lambda: sampler.run(pubs, shots=5, artifact_key="Bad Key"),
+            lambda: sampler.arun(pubs, shots=5, artifact_key="Bad Key"),
         ),
         (
             "artifact_key='Bad Key' (simple)",
             "artifact_key",
-            lambda: sampler.run(pubs, shots=5, robust=False, artifact_key="Bad Key"),
+            lambda: sampler.arun(pubs, shots=5, robust=False, artifact_key="Bad Key"),
         ),
         (
             "result_serializer typo",
             "result_serializer",
-            lambda: sampler.run(pubs, shots=5, cache_result=True, result_serializer="pikle"),
+            lambda: sampler.arun(pubs, shots=5, cache_result=True, result_serializer="pikle"),
         ),
-        ("options=3", "options", lambda: sampler.run(pubs, shots=5, options=3)),
-        ("pubs=[]", "pubs", lambda: sampler.run([], shots=5)),
-        ("pubs=[] cached", "pubs", lambda: sampler.run([], shots=5, cache_submit=True)),
+        ("options=3", "options", lambda: sampler.arun(pubs, shots=5, options=3)),
+        ("pubs=[]", "pubs", lambda: sampler.arun([], shots=5)),
+        ("pubs=[] cached", "pubs", lambda: sampler.arun([], shots=5, cache_submit=True)),
         (
             "run_and_fetch unknown keyword",
             "cache_submt",
-            lambda: sampler.run_and_fetch(pubs, shots=5, cache_submt=True),
+            lambda: sampler.arun_and_fetch(pubs, shots=5, cache_submt=True),
         ),
     ]
     await _check_cases(runtime_emulator, scenario, cases)

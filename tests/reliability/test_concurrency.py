@@ -49,7 +49,7 @@ async def test_fifty_identical_tasks_in_one_flow_make_one_job(
     async def fifty() -> list[dict[str, Any]]:
         outputs = await asyncio.gather(
             *(
-                sampler.run_and_fetch(
+                sampler.arun_and_fetch(
                     [isa_bell], shots=shots, cache_submit=True, cache_scope="global"
                 )
                 for _ in range(50)

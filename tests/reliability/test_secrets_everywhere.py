@@ -159,13 +159,13 @@ async def test_token_never_leaks_on_any_path(
         # Wrappers, inline and by Block name, cached.
         sampler = QCSCSamplerV2(runtime_config=inline)
         outputs.append(
-            await sampler.run_and_fetch(
+            await sampler.arun_and_fetch(
                 [isa_bell], shots=14, cache_submit=True, cache_result=True, retry_fetch=True
             )
         )
         estimator = QCSCEstimatorV2(runtime_block_name=block_name)
-        job = await estimator.run([isa_estimator_pub], precision=0.2, cache_submit=True)
-        outputs.append(await job.output())
+        job = await estimator.arun([isa_estimator_pub], precision=0.2, cache_submit=True)
+        outputs.append(await job.aoutput())
         # Error paths: an unknown backend, a rejected key, an IAM outage.
         for call in (
             lambda: run_sampler_task(

@@ -5,17 +5,21 @@ between simple mode (`run_sampler_task`/`run_estimator_task`: submit and wait in
 robust mode (`submit_*_job_task`, then `fetch_qiskit_job_result_task`). They never reimplement a
 primitive: the native ``SamplerV2``/``EstimatorV2`` run inside the tasks.
 
-Calling convention: every method that talks to the service returns a coroutine when it is called
-while an event loop is running (``await sampler.run(...)`` in an ``async`` flow), and the value
-itself when no loop is running (a plain ``def`` flow or script), the way Prefect's own async
-tasks behave when called from a sync flow.
+Calling convention: every method that talks to the service comes in two forms. The plain name
+(``run``, ``run_and_fetch``, ``estimate``; ``result``, ``output``, ``status``, ``cancel`` on the
+job) is for synchronous code (a ``def`` flow or a script) and returns the value. The name with an
+``a`` in front (``arun``, ``arun_and_fetch``, ``aestimate``; ``aresult``, ``aoutput``,
+``astatus``, ``acancel``) is a coroutine function for ``async`` code. Called inside a running
+event loop, a plain name still returns a coroutine to await, as it did before the ``a`` forms
+existed, with a `DeprecationWarning`: that will stop working, use the ``a`` form there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar, cast
 
 from prefect.results import resolve_serializer
 from prefect.utilities.asyncutils import run_coro_as_sync
@@ -52,8 +56,9 @@ from .validation import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
     from datetime import timedelta
+    from typing import Unpack
 
     from qiskit.primitives import PrimitiveResult
 
@@ -65,23 +70,53 @@ T = TypeVar("T")
 DEFAULT_RESULT_SERIALIZER: Final = "compressed/pickle"
 
 
-def _dual(coroutine: Coroutine[Any, Any, T]) -> T | Coroutine[Any, Any, T]:
-    """Return ``coroutine`` inside a running event loop, else run it and return its value."""
+class RunArguments(TypedDict, total=False):
+    """The keyword arguments `run`, `run_and_fetch` and `estimate` take besides shots/precision.
+
+    Their meaning and defaults are documented on `QCSCSamplerV2.run`.
+    """
+
+    robust: bool
+    cache_submit: bool
+    cache_result: bool
+    retry_fetch: bool
+    cache_scope: Literal["flow", "global"]
+    cache_expiration: timedelta | None
+    artifact_key: str | None
+    timeout: float | None
+    options: object | None
+    result_serializer: str
+    repeat: int | str | None
+
+
+def _sync(coroutine: Coroutine[Any, Any, T], method: str) -> T:
+    """Run ``coroutine`` to its value: the synchronous form of a method.
+
+    Inside a running event loop it cannot block, so it returns ``coroutine`` for the caller to
+    await, as before the ``a`` forms existed, and warns: that use is deprecated.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return run_coro_as_sync(coroutine)
-    return coroutine
+    warnings.warn(
+        f"{method}() was called inside a running event loop and returned a coroutine to await; "
+        f"this is deprecated and will stop working. In async code, use `await a{method}(...)`.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return cast("T", coroutine)
 
 
 class QCSCPrimitiveJob:
     """A job-like handle returned by `QCSCSamplerV2.run` and `QCSCEstimatorV2.run`.
 
     It mirrors ``RuntimeJobV2``'s ``job_id()``, ``status()``, ``result()`` and ``cancel()``, and
-    adds ``output()`` for the full dictionary of the fetch task. In robust mode the fetch happens
-    on the first ``result()``/``output()`` call, through `fetch_qiskit_job_result_task` (with
-    the cache and retry options chosen at ``run``); the output is then kept, so the service is
-    asked for the result once.
+    adds ``output()`` for the full dictionary of the fetch task; in async code use ``astatus()``,
+    ``aresult()``, ``acancel()`` and ``aoutput()``. In robust mode the fetch happens on the first
+    ``result()``/``output()`` call, through `fetch_qiskit_job_result_task` (with the cache and
+    retry options chosen at ``run``); the output is then kept, so the service is asked for the
+    result once.
     """
 
     def __init__(
@@ -121,40 +156,44 @@ class QCSCPrimitiveJob:
         """``"sampler"`` or ``"estimator"``."""
         return self._primitive
 
-    def output(self) -> FetchOutput | Coroutine[Any, Any, FetchOutput]:
+    def output(self) -> FetchOutput:
         """Fetch (once) and return the full dictionary: result, metadata and job fields."""
-        return _dual(self._aoutput())
+        return _sync(self.aoutput(), "output")
 
-    def result(self) -> PrimitiveResult | Coroutine[Any, Any, PrimitiveResult]:
+    def result(self) -> PrimitiveResult:
         """Fetch (once) and return the native ``PrimitiveResult``."""
-        return _dual(self._aresult())
+        return _sync(self.aresult(), "result")
 
-    def status(self) -> JobStatus | Coroutine[Any, Any, JobStatus]:
+    def status(self) -> JobStatus:
         """Return the job's current status in Qiskit Runtime's vocabulary."""
-        return _dual(self._astatus())
+        return _sync(self.astatus(), "status")
 
-    def cancel(self) -> bool | Coroutine[Any, Any, bool]:
+    def cancel(self) -> bool:
         """Ask the service to cancel the job; return whether the request was accepted."""
-        return _dual(self._acancel())
+        return _sync(self.acancel(), "cancel")
 
-    async def _aoutput(self) -> FetchOutput:
+    async def aoutput(self) -> FetchOutput:
+        """`output` for async code: ``output = await job.aoutput()``."""
         if self._output is None:
             assert self._fetch is not None
             self._output = await self._fetch()
         return self._output
 
-    async def _aresult(self) -> PrimitiveResult:
-        return (await self._aoutput())["result"]
+    async def aresult(self) -> PrimitiveResult:
+        """`result` for async code: ``result = await job.aresult()``."""
+        return (await self.aoutput())["result"]
 
     async def _config(self) -> QiskitRuntimeConfig:
         return await aresolve_runtime_config(self._runtime_config, self._runtime_block_name)
 
-    async def _astatus(self) -> JobStatus:
+    async def astatus(self) -> JobStatus:
+        """`status` for async code: ``status = await job.astatus()``."""
         if self._output is not None:
             return self._output["status"]
         return await job_status(await self._config(), self._job_id, logger=run_logger())
 
-    async def _acancel(self) -> bool:
+    async def acancel(self) -> bool:
+        """`cancel` for async code: ``accepted = await job.acancel()``."""
         if self._output is not None:
             return False
         return await cancel_job(await self._config(), self._job_id, logger=run_logger())
@@ -340,11 +379,15 @@ class _QCSCPrimitive:
         }
 
     async def _arun(
-        self, pubs: Sequence[object], *, value: float | None, **settings: Any
+        self,
+        pubs: Sequence[object],
+        value: float | None,
+        settings: Mapping[str, Any],
+        method: str = "run",
     ) -> QCSCPrimitiveJob:
         """Check the arguments, then run in simple mode or submit in robust mode."""
         route = _ROUTES[self._primitive]
-        checked = _run_settings(**settings)
+        checked = _run_settings(**_run_defaults(settings, method))
         value = route.value.check(value, route.value_name)
         if checked.options is None:
             checked = replace(checked, options=self.options)
@@ -428,12 +471,14 @@ class _QCSCPrimitive:
 
         return fetch_output
 
-    async def _arun_and_fetch(self, pubs: Sequence[object], **kwargs: Any) -> FetchOutput:
-        job = await self._arun(pubs, **kwargs)
-        return await job._aoutput()
+    async def _arun_and_fetch(
+        self, pubs: Sequence[object], value: float | None, settings: Mapping[str, Any]
+    ) -> FetchOutput:
+        job = await self._arun(pubs, value, settings, "run_and_fetch")
+        return await job.aoutput()
 
     async def _aestimate(
-        self, pubs: Sequence[object], *, value: float | None, **settings: Any
+        self, pubs: Sequence[object], value: float | None, settings: Mapping[str, Any]
     ) -> float:
         """Check ``run``'s arguments, then ask the service for the job's QPU-time estimate."""
         route = _ROUTES[self._primitive]
@@ -459,93 +504,83 @@ class QCSCSamplerV2(_QCSCPrimitive):
     Example:
         ```python
         sampler = QCSCSamplerV2(runtime_config=QiskitRuntimeConfig(backend_name="ibm_fez"))
-        job = await sampler.run(pubs, shots=100, cache_submit=True, retry_fetch=True)
-        result = await job.result()
+        job = await sampler.arun(pubs, shots=100, cache_submit=True, retry_fetch=True)
+        result = await job.aresult()
         ```
     """
 
     _primitive: PrimitiveName = "sampler"
 
     def run(
-        self,
-        pubs: Sequence[object],
-        *,
-        shots: int | None = None,
-        robust: bool = True,
-        cache_submit: bool = False,
-        cache_result: bool = False,
-        retry_fetch: bool = False,
-        cache_scope: Literal["flow", "global"] = "flow",
-        cache_expiration: timedelta | None = None,
-        artifact_key: str | None = None,
-        timeout: float | None = None,
-        options: object | None = None,
-        result_serializer: str = DEFAULT_RESULT_SERIALIZER,
-        repeat: int | str | None = None,
-    ) -> QCSCPrimitiveJob | Coroutine[Any, Any, QCSCPrimitiveJob]:
-        """Submit the pubs and return a `QCSCPrimitiveJob`.
+        self, pubs: Sequence[object], *, shots: int | None = None, **settings: Unpack[RunArguments]
+    ) -> QCSCPrimitiveJob:
+        """Submit the pubs and return a `QCSCPrimitiveJob` (synchronous code; async: `arun`).
 
         Args:
             pubs: Sampler pubs (ISA circuits, or ``(circuit, parameter_values[, shots])``).
             shots: Default shots per pub.
-            robust: Split submit/fetch tasks (default); ``False``: one `run_sampler_task`.
+            **settings: Any of the following keywords.
+            robust: Split submit/fetch tasks (default ``True``); ``False``: one
+                `run_sampler_task`.
             cache_submit: Cache the job reference by an input digest built for you, so an
-                identical rerun reuses the job (robust only).
+                identical rerun reuses the job (robust only; default ``False``).
             cache_result: Persist the fetch output with `qiskit_result_fetch_cache_key`, so a
-                rerun restores it without asking the service (robust only).
-            retry_fetch: Retry the fetch on transient failures (robust only), never submit.
-            cache_scope: ``"flow"`` (reruns of the same flow share submit cache entries) or
-                ``"global"`` (any flow with the same inputs does).
-            cache_expiration: How long cache entries stay valid; ``None``: forever.
-            artifact_key: Key for the result artifacts.
-            timeout: Seconds the fetch waits for the job (robust only); ``None``: no limit.
+                rerun restores it without asking the service (robust only; default ``False``).
+            retry_fetch: Retry the fetch on transient failures (robust only), never submit
+                (default ``False``).
+            cache_scope: ``"flow"`` (the default: reruns of the same flow share submit cache
+                entries) or ``"global"`` (any flow with the same inputs does).
+            cache_expiration: How long cache entries stay valid; ``None`` (the default):
+                forever.
+            artifact_key: Key for the result artifacts (default ``None``: none).
+            timeout: Seconds the fetch waits for the job (robust only); ``None`` (the default):
+                no limit.
             options: Native options for this run, replacing the wrapper's defaults.
             result_serializer: Serializer for ``cache_result``: ``"compressed/pickle"`` (the
                 default), or ``"qiskit-runtime-json"`` for results that load across qiskit
                 versions.
             repeat: Run identical pubs again on purpose: each distinct value is its own job
-                (exactly once per value; reused on rerun with ``cache_submit``). ``None``: no
-                repeat (an identical rerun with ``cache_submit`` returns the same job).
+                (exactly once per value; reused on rerun with ``cache_submit``). ``None`` (the
+                default): no repeat (an identical rerun with ``cache_submit`` returns the same
+                job).
 
         Returns:
-            The job handle (awaitable in async code, see the module docstring).
+            The job handle. Called inside a running event loop (deprecated): a coroutine that
+            returns it, with a `DeprecationWarning`.
 
         Raises:
             InvalidInputError: A flag or argument is invalid (for example a cache flag with
-                ``robust=False``); nothing was submitted.
+                ``robust=False``, or an unknown keyword); nothing was submitted.
         """
-        return _dual(
-            self._arun(
-                pubs,
-                value=shots,
-                robust=robust,
-                cache_submit=cache_submit,
-                cache_result=cache_result,
-                retry_fetch=retry_fetch,
-                cache_scope=cache_scope,
-                cache_expiration=cache_expiration,
-                artifact_key=artifact_key,
-                timeout=timeout,
-                options=options,
-                result_serializer=result_serializer,
-                repeat=repeat,
-            )
-        )
+        return _sync(self.arun(pubs, shots=shots, **settings), "run")
+
+    async def arun(
+        self, pubs: Sequence[object], *, shots: int | None = None, **settings: Unpack[RunArguments]
+    ) -> QCSCPrimitiveJob:
+        """`run` for async code: ``job = await sampler.arun(pubs, shots=100)``; same arguments."""
+        return await self._arun(pubs, shots, settings)
 
     def run_and_fetch(
-        self, pubs: Sequence[object], *, shots: int | None = None, **kwargs: Any
-    ) -> FetchOutput | Coroutine[Any, Any, FetchOutput]:
+        self, pubs: Sequence[object], *, shots: int | None = None, **settings: Unpack[RunArguments]
+    ) -> FetchOutput:
         """Submit, fetch and return the full dictionary (same arguments as `run`)."""
-        return _dual(self._arun_and_fetch(pubs, value=shots, **_run_defaults(kwargs)))
+        return _sync(self.arun_and_fetch(pubs, shots=shots, **settings), "run_and_fetch")
+
+    async def arun_and_fetch(
+        self, pubs: Sequence[object], *, shots: int | None = None, **settings: Unpack[RunArguments]
+    ) -> FetchOutput:
+        """`run_and_fetch` for async code: ``output = await sampler.arun_and_fetch(pubs)``."""
+        return await self._arun_and_fetch(pubs, shots, settings)
 
     def estimate(
-        self, pubs: Sequence[object], *, shots: int | None = None, **kwargs: Any
-    ) -> float | Coroutine[Any, Any, float]:
+        self, pubs: Sequence[object], *, shots: int | None = None, **settings: Unpack[RunArguments]
+    ) -> float:
         """Estimate the QPU seconds of `run` with the same arguments, running nothing on the device.
 
         The job is posted with ``dry_run=True`` to the backend's ``mock_`` counterpart by
         `estimate_sampler_usage_task`; flags that only change how the result is fetched or
-        cached (``robust``, ``cache_submit``, ...) are checked as `run` checks them.
+        cached (``robust``, ``cache_submit``, ...) are checked as `run` checks them. In async
+        code use `aestimate`.
 
         Returns:
             The service's estimate in QPU seconds.
@@ -557,10 +592,16 @@ class QCSCSamplerV2(_QCSCPrimitive):
 
         Example:
             ```python
-            seconds = await sampler.estimate(pubs, shots=1000)
+            seconds = await sampler.aestimate(pubs, shots=1000)
             ```
         """
-        return _dual(self._aestimate(pubs, value=shots, **kwargs))
+        return _sync(self.aestimate(pubs, shots=shots, **settings), "estimate")
+
+    async def aestimate(
+        self, pubs: Sequence[object], *, shots: int | None = None, **settings: Unpack[RunArguments]
+    ) -> float:
+        """`estimate` for async code: ``seconds = await sampler.aestimate(pubs, shots=1000)``."""
+        return await self._aestimate(pubs, shots, settings)
 
 
 class QCSCEstimatorV2(_QCSCPrimitive):
@@ -574,8 +615,8 @@ class QCSCEstimatorV2(_QCSCPrimitive):
     Example:
         ```python
         estimator = QCSCEstimatorV2(runtime_config=QiskitRuntimeConfig(backend_name="ibm_fez"))
-        job = await estimator.run(pubs, precision=0.2, cache_submit=True, retry_fetch=True)
-        result = await job.result()
+        job = await estimator.arun(pubs, precision=0.2, cache_submit=True, retry_fetch=True)
+        result = await job.aresult()
         ```
     """
 
@@ -586,76 +627,81 @@ class QCSCEstimatorV2(_QCSCPrimitive):
         pubs: Sequence[object],
         *,
         precision: float | None = None,
-        robust: bool = True,
-        cache_submit: bool = False,
-        cache_result: bool = False,
-        retry_fetch: bool = False,
-        cache_scope: Literal["flow", "global"] = "flow",
-        cache_expiration: timedelta | None = None,
-        artifact_key: str | None = None,
-        timeout: float | None = None,
-        options: object | None = None,
-        result_serializer: str = DEFAULT_RESULT_SERIALIZER,
-        repeat: int | str | None = None,
-    ) -> QCSCPrimitiveJob | Coroutine[Any, Any, QCSCPrimitiveJob]:
-        """Submit the pubs and return a `QCSCPrimitiveJob`.
+        **settings: Unpack[RunArguments],
+    ) -> QCSCPrimitiveJob:
+        """Submit the pubs and return a `QCSCPrimitiveJob` (synchronous code; async: `arun`).
 
-        Same arguments as `QCSCSamplerV2.run`, with ``precision`` instead of ``shots``.
+        Same keywords as `QCSCSamplerV2.run`, with ``precision`` instead of ``shots``.
 
         Args:
             pubs: Estimator pubs ``(circuit, observables[, parameter_values[, precision]])``.
             precision: Default target precision.
-            robust: Split submit/fetch tasks (default); ``False`` runs `run_estimator_task`.
-            cache_submit: Cache the job reference by an input digest (robust only).
-            cache_result: Persist the fetch output by job id (robust only).
-            retry_fetch: Retry the fetch on transient failures (robust only).
-            cache_scope: ``"flow"`` or ``"global"``.
-            cache_expiration: How long cache entries stay valid; ``None``: forever.
-            artifact_key: Key for the result artifacts.
-            timeout: Seconds the fetch waits for the job (robust only).
-            options: Native options for this run, replacing the wrapper's defaults.
-            result_serializer: Serializer for ``cache_result``.
-            repeat: Run identical pubs again on purpose (see `QCSCSamplerV2.run`).
+            **settings: The keywords of `QCSCSamplerV2.run`: ``robust``, ``cache_submit``,
+                ``cache_result``, ``retry_fetch``, ``cache_scope``, ``cache_expiration``,
+                ``artifact_key``, ``timeout``, ``options``, ``result_serializer``, ``repeat``.
 
         Returns:
-            The job handle (awaitable in async code).
+            The job handle. Called inside a running event loop (deprecated): a coroutine that
+            returns it, with a `DeprecationWarning`.
 
         Raises:
             InvalidInputError: A flag or argument is invalid; nothing was submitted.
         """
-        return _dual(
-            self._arun(
-                pubs,
-                value=precision,
-                robust=robust,
-                cache_submit=cache_submit,
-                cache_result=cache_result,
-                retry_fetch=retry_fetch,
-                cache_scope=cache_scope,
-                cache_expiration=cache_expiration,
-                artifact_key=artifact_key,
-                timeout=timeout,
-                options=options,
-                result_serializer=result_serializer,
-                repeat=repeat,
-            )
-        )
+        return _sync(self.arun(pubs, precision=precision, **settings), "run")
+
+    async def arun(
+        self,
+        pubs: Sequence[object],
+        *,
+        precision: float | None = None,
+        **settings: Unpack[RunArguments],
+    ) -> QCSCPrimitiveJob:
+        """`run` for async code: ``job = await estimator.arun(pubs, precision=0.1)``."""
+        return await self._arun(pubs, precision, settings)
 
     def run_and_fetch(
-        self, pubs: Sequence[object], *, precision: float | None = None, **kwargs: Any
-    ) -> FetchOutput | Coroutine[Any, Any, FetchOutput]:
-        """Submit, fetch and return the full dictionary (same arguments as `run`)."""
-        return _dual(self._arun_and_fetch(pubs, value=precision, **_run_defaults(kwargs)))
+        self,
+        pubs: Sequence[object],
+        *,
+        precision: float | None = None,
+        **settings: Unpack[RunArguments],
+    ) -> FetchOutput:
+        """Submit, fetch and return the full dictionary (the arguments of `run`)."""
+        return _sync(self.arun_and_fetch(pubs, precision=precision, **settings), "run_and_fetch")
+
+    async def arun_and_fetch(
+        self,
+        pubs: Sequence[object],
+        *,
+        precision: float | None = None,
+        **settings: Unpack[RunArguments],
+    ) -> FetchOutput:
+        """`run_and_fetch` for async code: ``output = await estimator.arun_and_fetch(pubs)``."""
+        return await self._arun_and_fetch(pubs, precision, settings)
 
     def estimate(
-        self, pubs: Sequence[object], *, precision: float | None = None, **kwargs: Any
-    ) -> float | Coroutine[Any, Any, float]:
+        self,
+        pubs: Sequence[object],
+        *,
+        precision: float | None = None,
+        **settings: Unpack[RunArguments],
+    ) -> float:
         """Estimate the QPU seconds of `run` with the same arguments, running nothing on the device.
 
         Same as `QCSCSamplerV2.estimate`, with ``precision`` instead of ``shots``, through
-        `estimate_estimator_usage_task`.
+        `estimate_estimator_usage_task`. In async code use `aestimate`.
         """
-        return _dual(self._aestimate(pubs, value=precision, **kwargs))
+        return _sync(self.aestimate(pubs, precision=precision, **settings), "estimate")
+
+    async def aestimate(
+        self,
+        pubs: Sequence[object],
+        *,
+        precision: float | None = None,
+        **settings: Unpack[RunArguments],
+    ) -> float:
+        """`estimate` for async code: ``seconds = await estimator.aestimate(pubs)``."""
+        return await self._aestimate(pubs, precision, settings)
 
 
 _RUN_DEFAULTS: Final[dict[str, Any]] = {
@@ -673,12 +719,13 @@ _RUN_DEFAULTS: Final[dict[str, Any]] = {
 }
 
 
-def _run_defaults(kwargs: dict[str, Any], method: str = "run_and_fetch") -> dict[str, Any]:
+def _run_defaults(kwargs: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """``kwargs`` over `run`'s defaults; an unknown keyword is refused."""
     unknown = sorted(set(kwargs) - set(_RUN_DEFAULTS))
     if unknown:
         raise InvalidInputError(
-            f"unknown argument(s) {', '.join(unknown)}; {method} takes the same arguments "
-            f"as run: {', '.join(sorted(_RUN_DEFAULTS))}.",
+            f"unknown argument(s) {', '.join(unknown)}; {method}() takes the pubs, shots or "
+            f"precision, and these keywords: {', '.join(sorted(_RUN_DEFAULTS))}.",
             argument=unknown[0],
         )
     return {**_RUN_DEFAULTS, **kwargs}
