@@ -146,18 +146,20 @@ def qiskit_estimator_submit_cache_key(
 ) -> str:
     """``cache_key_fn`` for ``submit_estimator_job_task``: by ``input_digest`` and ``repeat``.
 
+    The Estimator counterpart of `qiskit_sampler_submit_cache_key`, for digests built by
+    ``build_qiskit_estimator_input_digest``.
+
     Args:
-        context: The task run context Prefect passes (unused).
-        parameters: The task's parameters; ``input_digest`` must hold the digest built by
-            ``build_qiskit_estimator_input_digest``; a ``repeat`` other than ``None`` is folded
-            in (`repeated_digest`).
+        context: Unused; Prefect passes the task run context.
+        parameters: The submit task's parameters, of which it reads ``input_digest`` and
+            ``repeat``.
 
     Returns:
-        ``qcsc-qiskit-v1-estimator-submit-<digest>``.
+        The key ``qcsc-qiskit-v1-estimator-submit-<digest>``.
 
     Raises:
-        InvalidInputError: ``input_digest`` is missing or invalid (Prefect then logs the error
-            and runs the task uncached; see the module docstring).
+        InvalidInputError: ``input_digest`` is missing or invalid; Prefect logs it and runs
+            the task without a cache key (see the module docstring).
     """
     return submit_identity_key("estimator", _input_digest(parameters, "estimator"))
 

@@ -38,7 +38,7 @@ import dataclasses
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeGuard
 
 import numpy as np
@@ -81,15 +81,18 @@ _NONE: Final = "~"  # how an absent (None) value is written; a present value alw
 # --------------------------------------------------------------------------------------------
 
 
-@validated(
-    backend_name=NAME,
-    shots=SHOTS,
-    cache_scope=CACHE_SCOPE,
-    channel=OPTIONAL_NAME,
-    instance=OPTIONAL_NAME,
-    flow_name=OPTIONAL_NAME,
-    repeat=REPEAT,
-)
+#: The checks both builders share; each adds its run-level value (``shots`` or ``precision``).
+_SHARED_CHECKS: Final = {
+    "backend_name": NAME,
+    "cache_scope": CACHE_SCOPE,
+    "channel": OPTIONAL_NAME,
+    "instance": OPTIONAL_NAME,
+    "flow_name": OPTIONAL_NAME,
+    "repeat": REPEAT,
+}
+
+
+@validated(shots=SHOTS, **_SHARED_CHECKS)
 def build_qiskit_sampler_input_digest(
     pubs: Iterable[Any],
     *,
@@ -126,33 +129,13 @@ def build_qiskit_sampler_input_digest(
             ``cache_scope="flow"`` was used outside a flow without ``flow_name``.
     """
     scope = _scope_token(cache_scope, flow_name)
-    if is_quantum_program(pubs):
-        digest = _program_digest("sampler", pubs, backend_name, scope, options, channel, instance)
-        return repeated_digest(digest, repeat)
-    coerced: list[SamplerPub] = coerce_pubs("sampler", pubs)
-
-    feed = _Feed()
-    _feed_header(feed, "sampler", backend_name, scope, options, channel, instance)
-    feed.text("shots", None if shots is None else str(shots))
-    feed.text("pubs", str(len(coerced)))
-    circuits: dict[int, bytes] = {}
-    for pub in coerced:
-        feed.raw(b"pub")
-        feed.raw(_circuit_digest(pub.circuit, circuits))
-        feed.text("pub-shots", None if pub.shots is None else str(pub.shots))
-        _feed_parameter_values(feed, pub.circuit, pub.parameter_values)
-    return repeated_digest(feed.hexdigest(), repeat)
+    header = _Header("sampler", backend_name, scope, options, channel, instance)
+    shots_text = None if shots is None else str(shots)
+    digest = _submission_digest(header, pubs, ("shots", shots_text), _feed_sampler_pub)
+    return repeated_digest(digest, repeat)
 
 
-@validated(
-    backend_name=NAME,
-    precision=PRECISION,
-    cache_scope=CACHE_SCOPE,
-    channel=OPTIONAL_NAME,
-    instance=OPTIONAL_NAME,
-    flow_name=OPTIONAL_NAME,
-    repeat=REPEAT,
-)
+@validated(precision=PRECISION, **_SHARED_CHECKS)
 def build_qiskit_estimator_input_digest(
     pubs: Iterable[Any],
     *,
@@ -167,48 +150,35 @@ def build_qiskit_estimator_input_digest(
 ) -> str:
     """Return the stable identity of an Estimator submission, for the submit cache.
 
+    The Estimator counterpart of `build_qiskit_sampler_input_digest`: the same settings make
+    up the identity, with ``precision`` in place of ``shots`` and each pub's observables.
+
     Args:
         pubs: The Estimator pubs exactly as they would be passed to ``EstimatorV2.run``
             (``(circuit, observables[, parameter_values[, precision]])`` tuples or
             ``EstimatorPub`` objects). They are coerced with ``EstimatorPub.coerce`` but not
             changed.
-        backend_name: The backend the job would run on, for example ``"ibm_fez"``.
+        backend_name: The name of the backend the Estimator job would run on.
         precision: The run-level target ``precision`` (``None``: the pubs' or the default).
-        cache_scope: ``"flow"`` to key by the current flow's name as well, or ``"global"``.
+        cache_scope: ``"global"``, or ``"flow"`` (the default) to include the flow's name.
         options: Estimator options: a ``dict`` or a qiskit-ibm-runtime ``EstimatorOptions``.
-        channel: The Qiskit Runtime channel, if the caller wants it in the identity.
-        instance: The instance (CRN or name). It is hashed, never stored in clear.
-        flow_name: The flow name for ``cache_scope="flow"``. Defaults to the running flow's name.
-        repeat: Which deliberate repeat of these inputs this is (see `repeated_digest`):
-            ``None`` (the default) keeps the digest of the inputs alone.
+        channel: The channel to include in the identity (``None``: left out).
+        instance: The instance (CRN or name); only its hash enters the digest.
+        flow_name: The flow name for ``cache_scope="flow"`` (default: the running flow's).
+        repeat: The deliberate repeat of these inputs (`repeated_digest`); ``None`` is none.
 
     Returns:
-        A 64-character lowercase hexadecimal SHA-256 digest.
+        The SHA-256 digest as 64 lowercase hexadecimal characters.
 
     Raises:
         InvalidInputError: The pubs, precision, options, backend name or cache scope are
             invalid, or ``cache_scope="flow"`` was used outside a flow without ``flow_name``.
     """
     scope = _scope_token(cache_scope, flow_name)
-    if is_quantum_program(pubs):
-        digest = _program_digest("estimator", pubs, backend_name, scope, options, channel, instance)
-        return repeated_digest(digest, repeat)
-    coerced: list[EstimatorPub] = coerce_pubs("estimator", pubs)
-
-    feed = _Feed()
-    _feed_header(feed, "estimator", backend_name, scope, options, channel, instance)
-    feed.text("precision", None if precision is None else _float_text(float(precision)))
-    feed.text("pubs", str(len(coerced)))
-    circuits: dict[int, bytes] = {}
-    for pub in coerced:
-        feed.raw(b"pub")
-        feed.raw(_circuit_digest(pub.circuit, circuits))
-        feed.text(
-            "pub-precision", None if pub.precision is None else _float_text(float(pub.precision))
-        )
-        _feed_observables(feed, pub.observables)
-        _feed_parameter_values(feed, pub.circuit, pub.parameter_values)
-    return repeated_digest(feed.hexdigest(), repeat)
+    header = _Header("estimator", backend_name, scope, options, channel, instance)
+    precision_text = None if precision is None else _float_text(float(precision))
+    digest = _submission_digest(header, pubs, ("precision", precision_text), _feed_estimator_pub)
+    return repeated_digest(digest, repeat)
 
 
 def is_input_digest(value: object) -> TypeGuard[str]:
@@ -269,39 +239,75 @@ def repeated_digest(digest: str, repeat: int | str | None) -> str:
     return hashlib.sha256(f"{digest}\0repeat\0{repeat}".encode()).hexdigest()
 
 
-def _program_digest(
-    primitive: PrimitiveName,
-    program: Any,
-    backend_name: str,
-    scope: str,
-    options: object | None,
-    channel: str | None,
-    instance: str | None,
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Header:
+    """What every digest starts with: the primitive and the settings around the pubs."""
+
+    primitive: PrimitiveName
+    backend_name: str
+    scope: str
+    options: object | None
+    channel: str | None
+    instance: str | None
+
+    def feed(self, feed: _Feed) -> None:
+        feed.text("primitive", self.primitive)
+        feed.text("backend", self.backend_name)
+        feed.text("channel", self.channel)
+        feed.text("instance", self.instance)
+        feed.text("scope", self.scope)
+        feed.text("options", _canonical_options(self.options))
+
+
+def _submission_digest(
+    header: _Header,
+    pubs: Iterable[Any],
+    run_value: tuple[str, str | None],
+    feed_pub: Callable[[_Feed, Any], None],
 ) -> str:
+    """The digest of one submission, before `repeated_digest`.
+
+    Args:
+        header: The primitive and settings.
+        pubs: The pubs as given (or a raw ``QuantumProgram``).
+        run_value: The tag and text of the run-level ``shots`` or ``precision``.
+        feed_pub: Streams what one coerced pub adds after its circuit.
+    """
+    if is_quantum_program(pubs):
+        return _program_digest(header, pubs)
+    coerced = coerce_pubs(header.primitive, pubs)
+    feed = _Feed()
+    header.feed(feed)
+    feed.text(*run_value)
+    feed.text("pubs", str(len(coerced)))
+    circuits: dict[int, bytes] = {}
+    for pub in coerced:
+        feed.raw(b"pub")
+        feed.raw(_circuit_digest(pub.circuit, circuits))
+        feed_pub(feed, pub)
+    return feed.hexdigest()
+
+
+def _feed_sampler_pub(feed: _Feed, pub: SamplerPub) -> None:
+    feed.text("pub-shots", None if pub.shots is None else str(pub.shots))
+    _feed_parameter_values(feed, pub.circuit, pub.parameter_values)
+
+
+def _feed_estimator_pub(feed: _Feed, pub: EstimatorPub) -> None:
+    precision = None if pub.precision is None else _float_text(float(pub.precision))
+    feed.text("pub-precision", precision)
+    _feed_observables(feed, pub.observables)
+    _feed_parameter_values(feed, pub.circuit, pub.parameter_values)
+
+
+def _program_digest(header: _Header, program: Any) -> str:
     """The digest of a raw ``QuantumProgram``: its executor wire encoding stands for the pubs."""
     feed = _Feed()
-    _feed_header(feed, primitive, backend_name, scope, options, channel, instance)
+    header.feed(feed)
     from ._runtime.native import canonical_program  # deferred: keeps digests client-free
 
     feed.text("program", canonical_program(program))
     return feed.hexdigest()
-
-
-def _feed_header(
-    feed: _Feed,
-    primitive: PrimitiveName,
-    backend_name: str,
-    scope: str,
-    options: object | None,
-    channel: str | None,
-    instance: str | None,
-) -> None:
-    feed.text("primitive", primitive)
-    feed.text("backend", backend_name)
-    feed.text("channel", channel)
-    feed.text("instance", instance)
-    feed.text("scope", scope)
-    feed.text("options", _canonical_options(options))
 
 
 # --------------------------------------------------------------------------------------------
