@@ -10,29 +10,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from . import serializers  # noqa: F401  (registers the "qiskit-runtime-json" result serializer)
+from . import (
+    errors,
+    serializers,  # noqa: F401  (registers the "qiskit-runtime-json" result serializer)
+)
 from ._extras import warn_if_prefect38_without_fastapi_bound
 from .blocks import QiskitRuntimeConfig
-from .errors import (
-    BackendNotFoundError,
-    InvalidInputError,
-    JobCancelledError,
-    JobFailedError,
-    JobNotFoundError,
-    JobRanTooLongError,
-    JobTimeoutError,
-    QCSCQiskitError,
-    QpuBudgetExceededError,
-    ResultCacheError,
-    RuntimeApiError,
-    RuntimeAuthError,
-    RuntimeConfigError,
-    SessionClosedError,
-    SubmissionUnknownError,
-    SubmitLockError,
-    SubmitLockLostError,
-    UsageLimitReachedError,
-)
+from .errors import *  # noqa: F403  (the error tree: exactly errors.__all__)
 from .storage import AtomicLocalFileSystem
 
 if TYPE_CHECKING:
@@ -110,34 +94,16 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AtomicLocalFileSystem",
-    "BackendNotFoundError",
     "CacheScope",
     "FetchOutput",
-    "InvalidInputError",
-    "JobCancelledError",
-    "JobFailedError",
-    "JobNotFoundError",
-    "JobRanTooLongError",
     "JobReference",
     "JobStatus",
-    "JobTimeoutError",
     "PrimitiveName",
     "QCSCEstimatorV2",
     "QCSCPrimitiveJob",
-    "QCSCQiskitError",
     "QCSCSamplerV2",
     "QiskitRuntimeConfig",
     "QiskitRuntimeJSONSerializer",
-    "QpuBudgetExceededError",
-    "ResultCacheError",
-    "RuntimeApiError",
-    "RuntimeAuthError",
-    "RuntimeConfigError",
-    "SessionClosedError",
-    "SubmissionUnknownError",
-    "SubmitLockError",
-    "SubmitLockLostError",
-    "UsageLimitReachedError",
     "UsageTable",
     "UsageTotals",
     "aread_usage_table",
@@ -158,5 +124,6 @@ __all__ = [
     "submit_sampler_job_task",
     "total_usage",
 ]
+__all__ += errors.__all__  # the error tree
 
 warn_if_prefect38_without_fastapi_bound()

@@ -256,9 +256,9 @@ class UsageLimitReachedError(QCSCQiskitError):
         self.consumed_seconds = consumed_seconds
 
 
+#: The error tree (the package re-exports exactly these). The reason-code constants above are
+#: importable by name but are not part of it.
 __all__ = [
-    "NO_RESPONSE",
-    "RAN_TOO_LONG",
     "BackendNotFoundError",
     "InvalidInputError",
     "JobCancelledError",

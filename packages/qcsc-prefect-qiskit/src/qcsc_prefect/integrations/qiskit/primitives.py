@@ -24,18 +24,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar, cast
 from prefect.results import resolve_serializer
 from prefect.utilities.asyncutils import run_coro_as_sync
 
+from . import cache, digests
 from ._logging import run_logger
 from .blocks import QiskitRuntimeConfig, aresolve_runtime_config, check_runtime_choice
-from .cache import (
-    qiskit_estimator_submit_cache_key,
-    qiskit_result_fetch_cache_key,
-    qiskit_sampler_submit_cache_key,
-)
-from .digests import (
-    CacheScope,
-    build_qiskit_estimator_input_digest,
-    build_qiskit_sampler_input_digest,
-)
 from .errors import InvalidInputError
 from .estimate import estimate_estimator_usage_task, estimate_sampler_usage_task
 from .fetch import cancel_job, fetch_qiskit_job_result_task, job_status
@@ -62,6 +53,7 @@ if TYPE_CHECKING:
 
     from qiskit.primitives import PrimitiveResult
 
+    from .digests import CacheScope
     from .jobs import FetchOutput, JobReference, JobStatus, PrimitiveName
 
 T = TypeVar("T")
@@ -310,8 +302,8 @@ _ROUTES: Final[dict[PrimitiveName, _Route]] = {
         run_sampler_task,
         submit_sampler_job_task,
         estimate_sampler_usage_task,
-        build_qiskit_sampler_input_digest,
-        qiskit_sampler_submit_cache_key,
+        digests.build_qiskit_sampler_input_digest,
+        cache.qiskit_sampler_submit_cache_key,
     ),
     "estimator": _Route(
         "precision",
@@ -319,8 +311,8 @@ _ROUTES: Final[dict[PrimitiveName, _Route]] = {
         run_estimator_task,
         submit_estimator_job_task,
         estimate_estimator_usage_task,
-        build_qiskit_estimator_input_digest,
-        qiskit_estimator_submit_cache_key,
+        digests.build_qiskit_estimator_input_digest,
+        cache.qiskit_estimator_submit_cache_key,
     ),
 }
 
@@ -330,7 +322,7 @@ def _fetch_task(settings: _RunSettings) -> Any:
     fetch_options: dict[str, Any] = {}
     if settings.cache_result:
         fetch_options.update(
-            cache_key_fn=qiskit_result_fetch_cache_key,
+            cache_key_fn=cache.qiskit_result_fetch_cache_key,
             persist_result=True,
             result_serializer=settings.result_serializer,
             cache_expiration=settings.cache_expiration,

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from prefect.states import get_state_exception
 
+from . import errors
 from ._logging import run_logger
 from ._runtime.translate import (
     NETWORK_ERRNOS,
@@ -47,22 +48,6 @@ from ._runtime.translate import (
     exception_chain,
     network_failure,
     translate,
-)
-from .errors import (
-    NO_RESPONSE,
-    BackendNotFoundError,
-    InvalidInputError,
-    JobCancelledError,
-    JobFailedError,
-    JobNotFoundError,
-    JobRanTooLongError,
-    JobTimeoutError,
-    QCSCQiskitError,
-    ResultCacheError,
-    RuntimeApiError,
-    RuntimeAuthError,
-    RuntimeConfigError,
-    SubmissionUnknownError,
 )
 from .validation import (
     FINITE,
@@ -82,7 +67,7 @@ FailureKind: TypeAlias = Literal["transient", "terminal", "ambiguous"]
 
 #: HTTP statuses worth retrying (``-1``: no response at all). Other 5xx except 501/505 too.
 TRANSIENT_HTTP_STATUSES: Final[frozenset[int]] = frozenset(
-    {NO_RESPONSE, 429, 500, 502, 503, 504, 520, 521, 522, 524}
+    {errors.NO_RESPONSE, 429, 500, 502, 503, 504, 520, 521, 522, 524}
 )
 
 #: 5xx statuses that will not change on retry.
@@ -125,11 +110,11 @@ def _terminal(reason: str) -> FailureDecision:
 
 
 def _by_http_status(exc: BaseException) -> FailureDecision:
-    assert isinstance(exc, RuntimeApiError)
+    assert isinstance(exc, errors.RuntimeApiError)
     status = exc.http_status
     if status is None:
         return _terminal("unclassified: Runtime API error without HTTP status")
-    if status == NO_RESPONSE:
+    if status == errors.NO_RESPONSE:
         return _transient("no-response")
     if status == 429:
         return FailureDecision("transient", "rate-limited", exc.retry_after)
@@ -144,18 +129,18 @@ _Rule: TypeAlias = tuple[type[BaseException], Callable[[BaseException], FailureD
 
 #: Our error tree, most specific class first. The first matching class decides.
 _RULES: Final[tuple[_Rule, ...]] = (
-    (SubmissionUnknownError, lambda _: FailureDecision("ambiguous", "submission-unknown")),
-    (RuntimeAuthError, lambda _: _terminal("not-authorized")),
-    (RuntimeApiError, _by_http_status),
-    (JobTimeoutError, lambda _: _transient("still-running")),
-    (JobRanTooLongError, lambda _: _terminal("ran-too-long")),
-    (JobFailedError, lambda _: _terminal("job-failed")),
-    (JobCancelledError, lambda _: _terminal("job-cancelled")),
-    (JobNotFoundError, lambda _: _terminal("job-not-found")),
-    (BackendNotFoundError, lambda _: _transient("backend-unavailable")),
-    (InvalidInputError, lambda _: _terminal("invalid-input")),
-    (RuntimeConfigError, lambda _: _terminal("runtime-config")),
-    (ResultCacheError, lambda _: _terminal("result-cache")),
+    (errors.SubmissionUnknownError, lambda _: FailureDecision("ambiguous", "submission-unknown")),
+    (errors.RuntimeAuthError, lambda _: _terminal("not-authorized")),
+    (errors.RuntimeApiError, _by_http_status),
+    (errors.JobTimeoutError, lambda _: _transient("still-running")),
+    (errors.JobRanTooLongError, lambda _: _terminal("ran-too-long")),
+    (errors.JobFailedError, lambda _: _terminal("job-failed")),
+    (errors.JobCancelledError, lambda _: _terminal("job-cancelled")),
+    (errors.JobNotFoundError, lambda _: _terminal("job-not-found")),
+    (errors.BackendNotFoundError, lambda _: _transient("backend-unavailable")),
+    (errors.InvalidInputError, lambda _: _terminal("invalid-input")),
+    (errors.RuntimeConfigError, lambda _: _terminal("runtime-config")),
+    (errors.ResultCacheError, lambda _: _terminal("result-cache")),
 )
 
 
@@ -165,7 +150,7 @@ def _classify_link(exc: BaseException) -> FailureDecision | None:
         for cls, decide in _RULES:
             if isinstance(ours, cls):
                 return decide(ours)
-        if isinstance(ours, QCSCQiskitError):
+        if isinstance(ours, errors.QCSCQiskitError):
             return _terminal(f"unclassified: {type(ours).__name__}")
     kind = network_failure(exc)
     return None if kind is None else _transient(kind)
@@ -286,7 +271,7 @@ def qiskit_retry_delays(
         InvalidInputError: An argument is out of range.
     """
     if cap < base:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"`cap` must be at least `base` ({base:g} s), got {cap!r}: it bounds every delay.",
             argument="cap",
         )

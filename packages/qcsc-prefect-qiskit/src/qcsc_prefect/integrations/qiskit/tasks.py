@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from qiskit.primitives.containers.estimator_pub import EstimatorPubLike
 from qiskit.primitives.containers.sampler_pub import SamplerPubLike
 
-from . import _finish
+from . import _finish, waiting
 from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
 from ._prepare import JobRequest, aprepare_inputs, build_native
@@ -35,14 +35,6 @@ from .guards import guarded_post, post_tags
 from .jobs import FetchOutput, JobStatus, PrimitiveName
 from .submit import _tagged_options
 from .validation import ARTIFACT_KEY, PRECISION, REPEAT, SHOTS, validated
-from .waiting import (
-    DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_REQUEST_TIMEOUT,
-    Progress,
-    call_absorbing,
-    wait_for_final_status,
-)
 
 
 @task(
@@ -234,21 +226,21 @@ async def _wait_for_result(
 
     The job's metrics (timestamps and usage) are read at the same time as its result.
     """
-    status = await wait_for_final_status(
+    status = await waiting.wait_for_final_status(
         job,
         job_id,
         timeout=None,
         cancel_on_timeout=False,
-        poll_interval=DEFAULT_POLL_INTERVAL,
-        max_poll_interval=DEFAULT_MAX_POLL_INTERVAL,
-        request_timeout=DEFAULT_REQUEST_TIMEOUT,
-        progress=Progress(None, job_id, logger),
+        poll_interval=waiting.DEFAULT_POLL_INTERVAL,
+        max_poll_interval=waiting.DEFAULT_MAX_POLL_INTERVAL,
+        request_timeout=waiting.DEFAULT_REQUEST_TIMEOUT,
+        progress=waiting.Progress(None, job_id, logger),
         logger=logger,
         just_submitted=True,
     )
-    download = call_absorbing(
+    download = waiting.call_absorbing(
         f"the result download of job {job_id}",
-        DEFAULT_REQUEST_TIMEOUT,
+        waiting.DEFAULT_REQUEST_TIMEOUT,
         logger,
         native.wait_for_result,
         job,
