@@ -20,7 +20,6 @@ inside another task on a remote worker) is refused before anything is posted.
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -105,41 +104,31 @@ class CallIdentity:
         return f"{primitive}:flow-run:{self.flow_run_id}:{inputs}:{self.occurrence}"
 
 
-class Occurrences:
+class Occurrences(_state.LockedDict[tuple["UUID", int], Counter[str]]):
     """Bounded per-process call counters, one per flow-run attempt (thread-safe)."""
 
     def __init__(self, memory: int = MEMORY) -> None:
-        self._memory = memory
-        self._counters: dict[tuple[UUID, int], Counter[str]] = {}
-        self._guard = threading.Lock()
+        super().__init__(memory)
 
     def next(self, flow_run_id: UUID, attempt: int, inputs: str) -> int:
         """Return how many calls with ``inputs`` this attempt made before, and count this one."""
-        with self._guard:
-            counter = self._counters.setdefault((flow_run_id, attempt), Counter())
+        with self.guard:
+            counter = self.setdefault((flow_run_id, attempt), Counter())
             occurrence = counter[inputs]
             counter[inputs] += 1
-            while len(self._counters) > self._memory:
-                del self._counters[next(iter(self._counters))]  # insertion order: oldest first
+            self.trim()
             return occurrence
-
-    def clear(self) -> None:
-        """Forget everything (`_state.reset`)."""
-        with self._guard:
-            self._counters.clear()
 
 
 #: The calling process's counters (see the module docstring).
-OCCURRENCES: Final = Occurrences()
-_state.register(
+OCCURRENCES: Final = Occurrences().registered(
     "_identity.OCCURRENCES",
     holds="in the flow's process, a count of identical submit calls per flow-run attempt",
     bound=f"{MEMORY:,} flow-run attempts, oldest dropped first",
-    reset=OCCURRENCES.clear,
 )
 
 
-class FlowScopes:
+class FlowScopes(_state.LockedDict["UUID", str]):
     """Where a flow run's calls are counted: stable across retries of its parent flows.
 
     A top-level flow run is its own scope (its id). A subflow run is new for every attempt of
@@ -151,29 +140,21 @@ class FlowScopes:
     """
 
     def __init__(self, memory: int = MEMORY) -> None:
-        self._memory = memory
-        self._known: dict[UUID, str] = {}
-        self._guard = threading.Lock()
+        super().__init__(memory)
 
     def scope_of(self, flow_run: FlowRun) -> str:
         """Return the scope of ``flow_run``'s submit calls."""
         if flow_run.parent_task_run_id is None:
             return str(flow_run.id)
-        with self._guard:
-            known = self._known.get(flow_run.id)
+        with self.guard:
+            known = self.get(flow_run.id)
         if known is not None:
             return known
         scope = self._read_scope(flow_run)
-        with self._guard:
-            self._known[flow_run.id] = scope
-            while len(self._known) > self._memory:
-                del self._known[next(iter(self._known))]
+        with self.guard:
+            self[flow_run.id] = scope
+            self.trim()
         return scope
-
-    def clear(self) -> None:
-        """Forget everything (`_state.reset`)."""
-        with self._guard:
-            self._known.clear()
 
     @staticmethod
     def _read_scope(flow_run: FlowRun) -> str:
@@ -190,12 +171,10 @@ class FlowScopes:
 
 
 #: The scopes of the subflow runs this process made calls in.
-SCOPES: Final = FlowScopes()
-_state.register(
+SCOPES: Final = FlowScopes().registered(
     "_identity.SCOPES",
     holds="the call-counting scope of each subflow run this process made submit calls in",
     bound=f"{MEMORY:,} subflow runs, oldest dropped first (read again from the API)",
-    reset=SCOPES.clear,
 )
 
 

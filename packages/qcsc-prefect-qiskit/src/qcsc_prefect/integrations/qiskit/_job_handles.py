@@ -7,7 +7,6 @@ fetch step one lookup request.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Final
 
 from . import _state
@@ -16,39 +15,24 @@ from . import _state
 MEMORY: Final = 10_000
 
 
-class JobHandles:
+class JobHandles(_state.LockedDict[str, Any]):
     """A bounded, thread-safe map from job id to native job handle."""
 
     def __init__(self, memory: int = MEMORY) -> None:
-        self._memory = memory
-        self._jobs: dict[str, Any] = {}
-        self._guard = threading.Lock()
+        super().__init__(memory)
 
     def remember(self, job: Any) -> None:
         """Keep ``job`` (a ``RuntimeJobV2`` or local job) under its id."""
-        with self._guard:
-            self._jobs[str(job.job_id())] = job
-            while len(self._jobs) > self._memory:
-                del self._jobs[next(iter(self._jobs))]
-
-    def get(self, job_id: str) -> Any | None:
-        """Return the handle of ``job_id`` if this process holds it."""
-        with self._guard:
-            return self._jobs.get(job_id)
-
-    def clear(self) -> None:
-        """Forget everything (`_state.reset`)."""
-        with self._guard:
-            self._jobs.clear()
+        with self.guard:
+            self[str(job.job_id())] = job
+            self.trim()
 
 
-#: The process's job handles.
-JOB_HANDLES: Final = JobHandles()
-_state.register(
+#: The process's job handles (``JOB_HANDLES.get(job_id)``: the handle, if this process holds it).
+JOB_HANDLES: Final = JobHandles().registered(
     "_job_handles.JOB_HANDLES",
     holds="native job handles this process submitted or adopted",
     bound=f"{MEMORY:,} jobs, oldest dropped first",
-    reset=JOB_HANDLES.clear,
 )
 
 __all__ = ["JOB_HANDLES", "JobHandles"]

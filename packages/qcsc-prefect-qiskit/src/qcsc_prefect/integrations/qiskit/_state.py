@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, MutableMapping
+    from typing import Self
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,44 @@ def register_dict(
     register(name, holds=holds, bound=bound, reset=clear)
 
 
+class LockedDict(dict[K, V], Generic[K, V]):
+    """A process-wide table: a dict whose users hold `guard` while they touch it.
+
+    Args:
+        memory: How many entries `trim` keeps (insertion order: the oldest go first);
+            ``None`` keeps all of them (something else bounds the table).
+    """
+
+    def __init__(self, memory: int | None = None) -> None:
+        super().__init__()
+        self.guard = threading.Lock()
+        self._memory = memory
+
+    def trim(self) -> None:
+        """Drop the oldest entries beyond ``memory`` (the caller holds `guard`)."""
+        if self._memory is None:
+            return
+        while len(self) > self._memory:
+            del self[next(iter(self))]
+
+    def reset(self) -> None:
+        """Empty the table under `guard`."""
+        with self.guard:
+            self.clear()
+
+    def registered(self, name: str, *, holds: str, bound: str, resettable: bool = True) -> Self:
+        """Register this table as ``name`` (see `register`) and return it.
+
+        Args:
+            name: Where it lives, as ``module.attribute``.
+            holds: What it holds.
+            bound: What bounds it.
+            resettable: ``False`` when it holds live resources that `reset` must not drop.
+        """
+        register(name, holds=holds, bound=bound, reset=self.reset if resettable else None)
+        return self
+
+
 def tables() -> tuple[Table, ...]:
     """Every table registered so far (by the modules imported so far), sorted by name."""
     with _guard:
@@ -70,4 +112,4 @@ def reset() -> None:
             table.reset()
 
 
-__all__ = ["Table", "register", "register_dict", "reset", "tables"]
+__all__ = ["LockedDict", "Table", "register", "register_dict", "reset", "tables"]

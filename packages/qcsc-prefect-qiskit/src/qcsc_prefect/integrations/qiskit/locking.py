@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import warnings
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import urlsplit
@@ -121,13 +120,11 @@ class SubmitLock(Protocol):
         """Describe who holds ``key`` now (process, host), if the backend can tell."""
 
 
-_locks: dict[str, SubmitLock] = {}
-_locks_guard = threading.Lock()
-_state.register(
+_locks: Final = _state.LockedDict[str, SubmitLock]().registered(
     "locking._locks",
     holds="the submit lock of each lock URL (PostgreSQL: its open connections)",
     bound="the lock URLs the process configures",
-    reset=None,
+    resettable=False,
 )
 
 
@@ -152,7 +149,7 @@ def submit_lock_for(lock_url: SecretStr | str | None = None) -> SubmitLock:
     """
     url = configured_lock_url(lock_url)
     key = url or "flock"
-    with _locks_guard:
+    with _locks.guard:
         lock = _locks.get(key)
         if lock is None:
             lock = _build(url)

@@ -15,7 +15,6 @@ only while a job waits on it. When listing fails for good, the poller wakes ever
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
@@ -184,13 +183,11 @@ class _Entry:
 
 #: Live pollers by (event loop, connection); a poller leaves when its last waiter has gone, a
 #: failed one once its pause is over.
-_pollers: dict[tuple[int, int], _Entry] = {}
-_pollers_guard = threading.Lock()
-_state.register(
+_pollers: Final = _state.LockedDict[tuple[int, int], _Entry]().registered(
     "_runtime.poller._pollers",
     holds="the running status pollers, by event loop and service connection",
     bound="one per event loop and connection while a job waits on it",
-    reset=None,
+    resettable=False,
 )
 
 
@@ -214,7 +211,7 @@ def poller_for(
     loop = asyncio.get_running_loop()
     key = _key(client)
     now = time.monotonic()
-    with _pollers_guard:
+    with _pollers.guard:
         for other, old in list(_pollers.items()):
             failed_at = old.poller.failed_at
             if failed_at is not None and now - failed_at >= PAUSE_AFTER_FAILURE:
@@ -232,13 +229,13 @@ def poller_busy(client: object) -> bool:
 
     Looks only: unlike `poller_for`, it never creates a poller.
     """
-    with _pollers_guard:
+    with _pollers.guard:
         entry = _pollers.get(_key(client))
     return entry is not None and entry.poller.failed_at is None and entry.poller.busy
 
 
 def _forget(key: tuple[int, int]) -> None:
-    with _pollers_guard:
+    with _pollers.guard:
         entry = _pollers.get(key)
         if entry is not None and entry.poller.failed_at is None and entry.poller.idle:
             del _pollers[key]
