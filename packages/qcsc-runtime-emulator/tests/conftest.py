@@ -81,6 +81,26 @@ class Restartable:
         for name, value in self.emulator.env().items():
             monkeypatch.setenv(name, value)
 
+    def finished_and_inflight(
+        self, primitive: Any, bell: Any, shots: tuple[int, int]
+    ) -> tuple[Any, Any, Any]:
+        """Run a Bell job to the end, pause the emulator and submit another on ``ibm_fez``.
+
+        Args:
+            primitive: The sampler class to submit with (``SamplerV2`` or executor ``Sampler``).
+            bell: The ISA Bell circuit.
+            shots: The shots of the finished job and of the in-flight one.
+
+        Returns:
+            ``(service, finished job, in-flight job)``.
+        """
+        service = QiskitRuntimeService()
+        fez = service.backend("ibm_fez")
+        finished = primitive(mode=fez).run([bell], shots=shots[0])
+        finished.result(timeout=60)
+        self.emulator.control.configure(paused=True)
+        return service, finished, primitive(mode=fez).run([bell], shots=shots[1])
+
     def stop(self) -> None:
         self.emulator.stop()
 

@@ -39,6 +39,20 @@ def http_status(exc: BaseException | None) -> int | None:
     return None
 
 
+def status_error(job: Any) -> int:
+    """The HTTP status of the ``RequestsApiError`` that ``job.status()`` must raise."""
+    with pytest.raises(RequestsApiError) as info:
+        job.status()
+    return int(info.value.status_code)
+
+
+def lookup_error(service: Any, job_id: str) -> BaseException:
+    """The ``IBMRuntimeError`` that ``service.job(job_id)`` must raise."""
+    with pytest.raises(IBMRuntimeError) as info:
+        service.job(job_id)
+    return info.value
+
+
 def hits(emu: RuntimeEmulator, method: str, pattern: str) -> int:
     import re
 
@@ -98,9 +112,7 @@ def test_get_job_500_persistent(
     runtime_emulator.control.clear_log()
     runtime_emulator.control.add_fault("GET", JOB, {"status": 500}, times=100)
     start = time.monotonic()
-    with pytest.raises(RequestsApiError) as info:
-        job.status()
-    assert info.value.status_code == -1
+    assert status_error(job) == -1
     assert time.monotonic() - start > 10
     assert hits(runtime_emulator, "GET", JOB) == 6
 
@@ -118,13 +130,10 @@ def test_service_job_503_persistent(
 def test_get_job_501(runtime_emulator: RuntimeEmulator, service: Any, done_job: Any) -> None:
     job = service.job(done_job.job_id())
     runtime_emulator.control.add_fault("GET", JOB, {"status": 501}, times=2)
-    with pytest.raises(RequestsApiError) as info:
-        job.status()
-    assert info.value.status_code == 501
-    with pytest.raises(IBMRuntimeError) as info2:
-        service.job(done_job.job_id())
-    assert not isinstance(info2.value, RequestsApiError)
-    assert http_status(info2.value) == 501
+    assert status_error(job) == 501
+    error = lookup_error(service, done_job.job_id())
+    assert not isinstance(error, RequestsApiError)
+    assert http_status(error) == 501
 
 
 def test_get_job_429_without_retry_after(
@@ -132,9 +141,7 @@ def test_get_job_429_without_retry_after(
 ) -> None:
     job = service.job(done_job.job_id())
     runtime_emulator.control.add_fault("GET", JOB, {"status": 429})
-    with pytest.raises(RequestsApiError) as info:
-        job.status()
-    assert info.value.status_code == 429
+    assert status_error(job) == 429
 
 
 @pytest.mark.slow
@@ -143,9 +150,7 @@ def test_get_job_reset_persistent(
 ) -> None:
     job = service.job(done_job.job_id())
     runtime_emulator.control.add_fault("GET", JOB, {"reset": True}, times=100)
-    with pytest.raises(RequestsApiError) as info:
-        job.status()
-    assert info.value.status_code == -1
+    assert status_error(job) == -1
 
 
 def test_stalled_server_blocks(
@@ -164,12 +169,8 @@ def test_401_and_403(runtime_emulator: RuntimeEmulator, service: Any, done_job: 
     with pytest.raises(IBMNotAuthorizedError):
         job.status()
     runtime_emulator.control.add_fault("GET", JOB, {"status": 403}, times=2)
-    with pytest.raises(RequestsApiError) as info:
-        job.status()
-    assert info.value.status_code == 403
-    with pytest.raises(IBMRuntimeError) as info2:
-        service.job(done_job.job_id())
-    assert http_status(info2.value) == 403
+    assert status_error(job) == 403
+    assert http_status(lookup_error(service, done_job.job_id())) == 403
 
 
 def test_wrong_service_crn_is_403(
@@ -291,9 +292,7 @@ def test_connection_refused(runtime_emulator: RuntimeEmulator, service: Any, don
         dead = sock.getsockname()[1]
     api = job._api_client._api
     api.session.base_url = api.session.base_url.replace(str(runtime_emulator.port), str(dead))
-    with pytest.raises(RequestsApiError) as info:
-        job.status()
-    assert info.value.status_code == -1
+    assert status_error(job) == -1
 
 
 # job outcomes ------------------------------------------------------------------------

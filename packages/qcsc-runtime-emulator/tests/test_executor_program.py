@@ -278,12 +278,7 @@ def test_non_isa_program_fails(runtime_emulator: RuntimeEmulator, fez: Any) -> N
 
 
 def test_restart_keeps_executor_jobs(restartable: Restartable, bell: Any) -> None:
-    service = QiskitRuntimeService()
-    fez = service.backend("ibm_fez")
-    done = Sampler(mode=fez).run([bell], shots=30)
-    done.result(timeout=60)
-    restartable.emulator.control.configure(paused=True)
-    inflight = Sampler(mode=fez).run([bell], shots=40)
+    service, done, inflight = restartable.finished_and_inflight(Sampler, bell, (30, 40))
     restartable.restart()
     assert service.job(done.job_id()).result()[0].data.meas.num_shots == 30
     requeued = service.job(inflight.job_id())

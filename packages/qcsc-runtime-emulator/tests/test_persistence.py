@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
+from qiskit_ibm_runtime import SamplerV2
 
 from qcsc_runtime_emulator import RuntimeEmulator
 
@@ -49,12 +49,7 @@ def test_fetch_from_another_process(runtime_emulator: RuntimeEmulator, fez: Any,
 
 def test_restart_keeps_finished_and_requeues_inflight(restartable: Restartable, bell: Any) -> None:
     state = restartable.state_dir
-    service = QiskitRuntimeService()
-    fez = service.backend("ibm_fez")
-    done = SamplerV2(mode=fez).run([bell], shots=50)
-    done.result(timeout=30)
-    restartable.emulator.control.configure(paused=True)
-    inflight = SamplerV2(mode=fez).run([bell], shots=60)
+    service, done, inflight = restartable.finished_and_inflight(SamplerV2, bell, (50, 60))
     assert inflight.status() == "QUEUED"
     restartable.stop()
     assert (state / "jobs" / f"{done.job_id()}.json").exists()

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from . import execution  # noqa: F401 - imports qiskit in the thread that starts the server
@@ -30,6 +30,16 @@ logger = logging.getLogger(__name__)
 
 LOG_LIMIT = 5000
 RUNTIME_PATH_SUFFIX = "/experimental/api/v1"
+
+
+class AppSettings(TypedDict, total=False):
+    """The `EmulatorApp` settings `RuntimeEmulator` passes on by keyword (see `RuntimeEmulator`)."""
+
+    run_delay: float
+    backends: dict[str, str] | None
+    latency: float
+    usage_limit_seconds: float | None
+    usage_consumed_seconds: float
 
 
 class EmulatorApp:
@@ -378,13 +388,13 @@ class RuntimeEmulator:
         queue_delay: Seconds every job stays Queued at least.
         api_key: API key accepted by the emulated IAM.
         instance: Service CRN of the emulated instance.
-        run_delay: Seconds every job stays Running at least.
-        backends: Real device name -> fake-provider class name.
-        latency: Seconds added before answering each service request (the control API
-            answers at once), to model the round trip to a remote service.
-        usage_limit_seconds: The instance's usage limit (``GET /instances/usage``), or
-            ``None`` for none; queued jobs wait while it is reached.
-        usage_consumed_seconds: Seconds the instance had consumed before the emulator's jobs.
+        **settings: Keyword-only `AppSettings`: ``run_delay`` (seconds every job stays Running
+            at least), ``backends`` (real device name -> fake-provider class name),
+            ``latency`` (seconds added before answering each service request, to model the
+            round trip to a remote service; the control API answers at once),
+            ``usage_limit_seconds`` (the instance's usage limit, ``GET /instances/usage``;
+            ``None`` for none; queued jobs wait while it is reached) and
+            ``usage_consumed_seconds`` (seconds consumed before the emulator's jobs).
     """
 
     def __init__(
@@ -396,12 +406,7 @@ class RuntimeEmulator:
         queue_delay: float = 0.0,
         api_key: str = DEFAULT_API_KEY,
         instance: str = DEFAULT_INSTANCE,
-        *,
-        run_delay: float = 0.0,
-        backends: dict[str, str] | None = None,
-        latency: float = 0.0,
-        usage_limit_seconds: float | None = None,
-        usage_consumed_seconds: float = 0.0,
+        **settings: Unpack[AppSettings],
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -411,11 +416,7 @@ class RuntimeEmulator:
             state_dir=state_dir,
             noise=noise,
             queue_delay=queue_delay,
-            run_delay=run_delay,
-            backends=backends,
-            latency=latency,
-            usage_limit_seconds=usage_limit_seconds,
-            usage_consumed_seconds=usage_consumed_seconds,
+            **settings,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

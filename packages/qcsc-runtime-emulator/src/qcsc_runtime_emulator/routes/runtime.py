@@ -213,13 +213,6 @@ def get_job(app: EmulatorApp, req: Request, p: dict[str, str]) -> Response:
     return Response(200, job_to_wire(app.store.job(p["job_id"]), exclude_params=exclude))
 
 
-@router.add("DELETE", r"/jobs/(?P<job_id>[^/]+)")
-def delete_job(app: EmulatorApp, req: Request, p: dict[str, str]) -> Response:
-    """Delete a job (a pending job is cancelled first)."""
-    app.store.delete_job(p["job_id"])
-    return Response(204)
-
-
 @router.add("GET", r"/jobs/(?P<job_id>[^/]+)/results")
 def results(app: EmulatorApp, req: Request, p: dict[str, str]) -> Response:
     """The job's RuntimeEncoder JSON result (or the failure text)."""
@@ -227,10 +220,17 @@ def results(app: EmulatorApp, req: Request, p: dict[str, str]) -> Response:
     return Response(200, text, content_type="application/json")
 
 
+@router.add("DELETE", r"/jobs/(?P<job_id>[^/]+)")
 @router.add("POST", r"/jobs/(?P<job_id>[^/]+)/cancel")
-def cancel_job(app: EmulatorApp, req: Request, p: dict[str, str]) -> Response:
-    """Cancel a pending job; 409 once it is final."""
-    app.store.cancel_job(p["job_id"])
+def end_job(app: EmulatorApp, req: Request, p: dict[str, str]) -> Response:
+    """End a job: ``DELETE`` deletes it, ``POST .../cancel`` cancels it.
+
+    Deleting a pending job cancels it first; cancelling a final job is a 409.
+    """
+    if req.method == "DELETE":
+        app.store.delete_job(p["job_id"])
+    else:
+        app.store.cancel_job(p["job_id"])
     return Response(204)
 
 
