@@ -223,7 +223,6 @@ class RunnerMatrix:
         assert_distinct_jobs(runtime_emulator, refs)
         assert _posts(runtime_emulator) == 4
 
-
     def test_the_qpu_budget_holds_wherever_the_runner_puts_the_submits(
         self, runner: Runner, runtime_emulator: Any, isa_bell: QuantumCircuit
     ) -> None:

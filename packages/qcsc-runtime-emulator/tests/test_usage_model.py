@@ -57,9 +57,7 @@ def test_jobs_carry_an_estimate_that_follows_their_shots(
     small = SamplerV2(mode=fez).run([bell], shots=100)
     large = SamplerV2(mode=fez).run([bell], shots=1000)
     assert small.usage_estimation["quantum_seconds"] == pytest.approx(0.2 + 100 * SECONDS_PER_SHOT)
-    assert large.usage_estimation["quantum_seconds"] == pytest.approx(
-        0.2 + 1000 * SECONDS_PER_SHOT
-    )
+    assert large.usage_estimation["quantum_seconds"] == pytest.approx(0.2 + 1000 * SECONDS_PER_SHOT)
     large.result(timeout=30)
 
 
