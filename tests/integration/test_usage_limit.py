@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -62,3 +63,24 @@ async def test_failing_usage_call_never_blocks(
 
     await one()
     assert runtime_emulator.control.job_count() == 1
+
+
+async def test_stalled_usage_call_never_blocks_beyond_its_bound(
+    runtime_emulator: Any, isa_bell: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The guard's own read stalls (the client's pre-submit read, the next one, does not): the
+    # guard stops waiting at its bound, logs, and the job is posted.
+    from qcsc_prefect.integrations.qiskit import guards
+
+    monkeypatch.setattr(guards, "USAGE_READ_TIMEOUT", 0.5)
+    runtime_emulator.control.add_fault("GET", r"/instances/usage$", {"delay": 4.0}, times=1)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+
+    @flow
+    async def one() -> object:
+        return await submit_sampler_job_task([isa_bell], runtime_config=config, shots=10)
+
+    started = time.monotonic()
+    await one()
+    assert runtime_emulator.control.job_count() == 1
+    assert time.monotonic() - started < 4.0  # did not wait for the stalled answer

@@ -31,6 +31,7 @@ from qcsc_prefect.integrations.qiskit import (
     should_retry_qiskit_fetch_failure,
     submit_sampler_job_task,
 )
+from qcsc_prefect.integrations.qiskit import guards as guards_module
 from qcsc_prefect.integrations.qiskit import submit as submit_module
 
 FEZ = "ibm_fez"
@@ -117,6 +118,7 @@ def bounded_submit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shrink the submit step's own bounds so that a stall beyond them is testable."""
     monkeypatch.setattr(submit_module, "LOOKUP_CALL_TIMEOUT", REQUEST_BOUND)
     monkeypatch.setattr(submit_module, "SUBMIT_CALL_TIMEOUT", REQUEST_BOUND)
+    monkeypatch.setattr(guards_module, "USAGE_READ_TIMEOUT", REQUEST_BOUND)
 
 
 async def test_endpoint_inventory(
@@ -235,7 +237,9 @@ async def test_abandoned_submit_call_cannot_create_a_second_job(
     """
     control = runtime_emulator.control
     control.configure(queue_delay=0.3)
-    control.add_fault("GET", r"^/instances/usage$", {"delay": STALL}, times=1)
+    # Two reads of the instance's usage precede the post: the cost guard's (bounded, then it
+    # goes on without it) and the client's own pre-submit check inside the submit call.
+    control.add_fault("GET", r"^/instances/usage$", {"delay": STALL}, times=2)
     run = _robust_flow([isa_bell], 43)
     state = await run(return_state=True)
     assert state.is_failed()

@@ -12,8 +12,9 @@ import asyncio
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final
 
-from ._runtime.pool import call_blocking
+from ._runtime.pool import call_blocking, call_blocking_bounded
 from .budget import flow_run_lock, flow_run_tag, read_budget_status, refuse_when_spent
+from .errors import RuntimeApiError
 from .instance_limit import check_instance_limit, instance_usage
 from .usage import apublish_usage_table, current_flow_run_id, record_guard_rows
 
@@ -22,10 +23,13 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from ._logging import Logger
+    from ._runtime.usage_calls import InstanceUsage
     from .blocks import QiskitRuntimeConfig
 
 #: Seconds between attempts at the flow run's budget lock.
 LOCK_POLL: Final = 0.02
+#: Seconds the guard waits for the instance's usage before it submits without it.
+USAGE_READ_TIMEOUT: Final = 30.0
 
 
 async def _acquire(lock: threading.Lock) -> None:
@@ -39,6 +43,24 @@ def post_tags(config: QiskitRuntimeConfig) -> list[str]:
     if config.qpu_budget_seconds is None or flow_run_id is None or config.channel == "local":
         return []
     return [flow_run_tag(flow_run_id)]
+
+
+async def _read_instance_usage(
+    service: Any, flow_run_id: str | None, logger: Logger
+) -> InstanceUsage | None:
+    """The instance's usage, or ``None`` when it does not come within `USAGE_READ_TIMEOUT`."""
+    try:
+        return await call_blocking_bounded(
+            USAGE_READ_TIMEOUT,
+            "the instance-usage read",
+            instance_usage,
+            service,
+            flow_run_id,
+            logger,
+        )
+    except RuntimeApiError as exc:  # the bound: never block a submission on the usage read
+        logger.warning("Could not read the instance's usage (%s); submitting anyway.", exc)
+        return None
 
 
 @asynccontextmanager
@@ -57,7 +79,7 @@ async def guarded_post(
         yield
         return
     flow_run_id = current_flow_run_id()
-    usage = await call_blocking(instance_usage, service, flow_run_id, logger)
+    usage = await _read_instance_usage(service, flow_run_id, logger)
     if flow_run_id is not None:
         record_guard_rows(flow_run_id, instance=usage)
     check_instance_limit(config, usage, logger)
