@@ -66,13 +66,15 @@ _V = TypeVar("_V")
 
 
 class _OncePerKey(Generic[_K, _V]):
-    """A thread-safe memo: ``get(key, build)`` builds each value at most once per process.
+    """A thread-safe memo: ``get(key, build)`` builds each value at most once while remembered.
 
     Builds for different keys run concurrently; a failed build is not remembered, so the next
-    call tries again.
+    call tries again. Past ``limit`` values the oldest is forgotten (whoever holds it keeps
+    using it; the next ``get`` of its key builds it again).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
         self._values: dict[_K, _V] = {}
         self._locks: dict[_K, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -85,9 +87,18 @@ class _OncePerKey(Generic[_K, _V]):
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            if key not in self._values:
-                self._values[key] = build()
-            return self._values[key]
+            value = self._values.get(key)
+            if value is None:
+                value = self._values[key] = build()
+                self._forget_oldest()
+            return value
+
+    def _forget_oldest(self) -> None:
+        with self._guard:
+            while len(self._values) > self._limit:
+                oldest = next(iter(self._values))
+                del self._values[oldest]
+                self._locks.pop(oldest, None)
 
     def clear(self) -> None:
         with self._guard:
@@ -98,18 +109,22 @@ class _OncePerKey(Generic[_K, _V]):
         return len(self._values)
 
 
-_services: _OncePerKey[str, Any] = _OncePerKey()
-_backends: _OncePerKey[tuple[str, str], BackendV2] = _OncePerKey()
+#: How many services (distinct configurations) and backends one process remembers.
+SERVICE_MEMORY: Final = 64
+BACKEND_MEMORY: Final = 256
+
+_services: _OncePerKey[str, Any] = _OncePerKey(SERVICE_MEMORY)
+_backends: _OncePerKey[tuple[str, str], BackendV2] = _OncePerKey(BACKEND_MEMORY)
 _state.register(
     "_runtime.services._services",
     holds="one QiskitRuntimeService per distinct configuration",
-    bound="the configurations the process uses",
+    bound=f"{SERVICE_MEMORY} configurations, oldest dropped first",
     reset=_services.clear,
 )
 _state.register(
     "_runtime.services._backends",
     holds="one backend per service and backend name",
-    bound="the configurations and backend names the process uses",
+    bound=f"{BACKEND_MEMORY} backends, oldest dropped first",
     reset=_backends.clear,
 )
 
