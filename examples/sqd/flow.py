@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np  # noqa: TC002  (Prefect reads task annotations at run time)
 from chemistry import Problem, build_problem, isa_lucj_circuit
 from prefect import flow, task, unmapped
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import acreate_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
@@ -301,13 +301,13 @@ def plot_energies(records: list[Iteration], problem: Problem, path: Path) -> Pat
     return path
 
 
-def _publish_summary(outcome: Outcome, problem: Problem) -> None:
+async def _publish_summary(outcome: Outcome, problem: Problem) -> None:
     rows = "\n".join(
         f"| {r.iteration} | {r.energy:.8f} | {1000 * (r.energy - problem.reference_energy):.3f} "
         f"| {r.subspace_dimension} |"
         for r in outcome.iterations
     )
-    create_markdown_artifact(
+    await acreate_markdown_artifact(
         f"# SQD of N2 at {problem.bond_length} Å\n\n"
         f"Hartree-Fock {problem.hartree_fock_energy:.8f} Ha, exact (CASCI) "
         f"{problem.reference_energy:.8f} Ha, SQD {outcome.energy:.8f} Ha "
@@ -342,7 +342,7 @@ async def sqd_n2(settings: Settings) -> Outcome:
         job_ids=job_ids,
         plot=str(plot_energies(records, problem, plot)),
     )
-    _publish_summary(outcome, problem)
+    await _publish_summary(outcome, problem)
     return outcome
 
 

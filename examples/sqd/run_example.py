@@ -178,6 +178,27 @@ def broken_promises(first: Run, crashed: Run, rerun: Run) -> list[str]:
     return problems
 
 
+def artifact_keys(api_url: str) -> set[str]:
+    """The keys of every artifact the runs published (read from the Prefect API)."""
+    request = urllib.request.Request(
+        f"{api_url}/artifacts/filter",
+        data=json.dumps({"limit": 200}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return {item["key"] for item in json.load(response) if item.get("key")}
+
+
+def missing_artifacts(keys: set[str]) -> list[str]:
+    """The artifacts a user would look at, and that the runs did not publish."""
+    wanted = ["sqd-summary", "sqd-iteration-1"]
+    problems = [f"no '{key}' artifact was published" for key in wanted if key not in keys]
+    if not any(key.startswith("qiskit-usage-") for key in keys):
+        problems.append("no usage table artifact was published")
+    return problems
+
+
 def main() -> int:
     shutil.rmtree(STATE, ignore_errors=True)
     (STATE / "prefect-server").mkdir(parents=True)
@@ -190,6 +211,7 @@ def main() -> int:
             crash_env = _flow_env(api_url, emulator, STATE / "crash")
             crashed = run_flow("crashed", emulator, crash_env, "--crash-after-sampling")
             rerun = run_flow("rerun", emulator, crash_env)
+            artifacts = artifact_keys(api_url)
     finally:
         emulator.stop()
     print()
@@ -199,7 +221,7 @@ def main() -> int:
     print(f"total {time.monotonic() - started:.1f} s")
     print(result_line(first))
     print(result_line(rerun))
-    problems = broken_promises(first, crashed, rerun)
+    problems = broken_promises(first, crashed, rerun) + missing_artifacts(artifacts)
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
     return 1 if problems else 0
