@@ -105,6 +105,7 @@ def test_get_job_transient_twice_then_ok(
     assert hits(runtime_emulator, "GET", JOB) == 3
 
 
+@pytest.mark.slow  # the client's own backoff: over 10 s by design
 def test_get_job_500_persistent(
     runtime_emulator: RuntimeEmulator, service: Any, done_job: Any
 ) -> None:
