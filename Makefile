@@ -63,9 +63,10 @@ bench: $(STAMP)
 	$(PY) -m pytest -q -m bench tests/bench
 
 # The task-runner matrix on separately started clusters: a Dask scheduler with 2 workers, and Ray
-# (threads and the Dask LocalCluster run in `make test`); `.ci/run` calls it after `make test`.
+# (threads and the Dask LocalCluster run in `make test`), and docs/hpc.md's commands on a stack
+# with a worker; `.ci/run` calls it after `make test`.
 test-runners: $(STAMP)
-	$(PY) -m pytest -q -m cluster tests/runners
+	$(PY) -m pytest -q -m cluster tests/runners tests/scaleout/test_hpc_page.py
 
 # The SQD example (examples/sqd, docs/tutorial-sqd.md): installs qiskit-addon-sqd, ffsim and
 # PySCF into .venv once (constraints-sqd.txt; never a dependency of the library), checks its

@@ -74,6 +74,8 @@ def test_the_page_marks_its_commands() -> None:
 
 
 @pytest.mark.timeout(900)
+# A worker on a stack of its own, about a minute: `make test-runners` runs it (`.ci/run` calls it).
+@pytest.mark.cluster
 def test_hpc_page_commands_run_against_the_stack(
     stack: Any, stack_module: ModuleType, tmp_path: Path
 ) -> None:
