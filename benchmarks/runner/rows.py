@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import timeline as T
 from .stats import med, spread
 from .workloads import SCENARIOS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .config import Sizes
 
 X = "\u00d7"
@@ -275,7 +278,29 @@ def in_flight_rows(
             verdict(None if ours_t is None else ours_t <= 20),
         ),
     ]
+    rows += _timeline_rows("4", f"{n} jobs in flight", runs, impls, libs, n)
     return rows, {"in_flight_wall": wall}
+
+
+def _timeline_rows(
+    number: str, what: str, runs: list[dict[str, Any]], impls: list[str], libs: list[str], n: int
+) -> list[Row]:
+    """The timeline of a run (median phases over repetitions) and its requests per job."""
+    merged = {i: T.merged([r["timeline"] for r in runs if r["impl"] == i]) for i in impls}
+
+    def cell(impl: str, text: Callable[[dict[str, Any]], str]) -> str:
+        if impl not in impls or not any(r["impl"] == impl for r in runs):
+            return "not run" if impl not in impls else "failed"
+        return text(merged[impl])
+
+    def row(figure: str, text: Callable[[dict[str, Any]], str]) -> Row:
+        inc = cell("incumbent", text) if "incumbent" in libs else "not run"
+        return Row(number, figure, cell("native", text), cell("ours", text), inc, "—", "—", "—")
+
+    return [
+        row(f"{what}: timeline, process launch to exit (median s)", T.phases_text),
+        row(f"{what}: runtime requests per job", lambda t: T.requests_text(t, n)),
+    ]
 
 
 def scale_rows(data: dict[str, Any], sizes: Sizes) -> list[Row]:
@@ -295,7 +320,10 @@ def scale_rows(data: dict[str, Any], sizes: Sizes) -> list[Row]:
     )
     target = f"≤ 1.3{X} makespan, ≤ 20 threads"
     return [
-        Row("8", figure, "—", ours, "not run", "—", target, verdict(ratio <= 1.3 and threads <= 20))
+        Row(
+            "8", figure, "—", ours, "not run", "—", target, verdict(ratio <= 1.3 and threads <= 20)
+        ),
+        *_timeline_rows("8", f"{n} jobs in flight", [record], ["ours"], ["ours"], n),
     ]
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from qcsc_runtime_emulator.server import LOG_LIMIT
+
+from . import timeline
 from .config import QISKIT1_VENV, ROOT, Sizes, log
 from .stats import parse_time
 
@@ -89,7 +92,12 @@ def in_flight_once(
     run.control.configure(queue_delay=queue_delay)
     flag = "native" if impl == "native" else "lib"
     args = ["--impl", flag, "--jobs", str(jobs)]
-    records, code, tail = run.run(impl, "in_flight.py", args, extra_env=extra_env)
+    # A run with more requests than the log keeps is read while it goes (see timeline.py).
+    interval = 3.0 if jobs * 8 > LOG_LIMIT else None
+    with timeline.LogCollector(run.emu["control_url"], interval) as requests:
+        launched = time.time()
+        records, code, tail = run.run(impl, "in_flight.py", args, extra_env=extra_env)
+        exited = time.time()
     seen = run.jobs()
     run.reset()
     if code != 0 or not records:
@@ -100,6 +108,9 @@ def in_flight_once(
     record["makespan"] = max(finished) - min(created)
     record["jobs_seen"] = len(seen)
     record["completed"] = sum(job["status"] == "Completed" for job in seen)
+    record["timeline"] = timeline.build(record, seen, requests.entries(), launched, exited)
+    record["timeline"]["log_overflowed"] = requests.overflowed
+    record.pop("done_at", None)  # summarised in the timeline (lags); one entry per job
     return record, ""
 
 

@@ -9,15 +9,24 @@ Each job is a Bell circuit with a distinct shot count. The runner sets the emula
 beforehand and computes the makespan (first job created to last job finished) from the emulator's
 job records; this process reports its own wall time, the peak OS thread count seen while the
 jobs were in flight and its peak resident memory.
+
+For the runner's timeline it also reports wall-clock marks (``time.time()``, the emulator's clock
+on the same machine): ``main`` (this script's first line of work), ``flow`` (the native run's
+service construction, or the flow body's first line), ``gathered`` (every result in hand) and
+``end`` (the flow has returned), and ``done_at``: when each job's result reached the caller, by
+job id. With ``QCSC_BENCH_PROFILE=<file>`` the run is profiled with pyinstrument (installed
+separately; never part of ``make bench``) and its text report written to that file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import resource
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from _common import (
     BACKEND_NAME,
@@ -29,6 +38,14 @@ from _common import (
     os_threads,
     runtime_config,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Iterator
+
+#: Wall-clock marks of this run (seconds since the epoch), filled as the run goes.
+MARKS: dict[str, float] = {}
+#: When each job's result reached the caller, by job id.
+DONE_AT: dict[str, float] = {}
 
 
 def peak_rss_mb() -> float:
@@ -45,11 +62,22 @@ def native(jobs: int) -> tuple[float, int, int]:
         started = time.perf_counter()
         backend = QiskitRuntimeService().backend(BACKEND_NAME)
         sampler = SamplerV2(mode=backend)
+        MARKS["flow"] = time.time()
         submitted = [sampler.run([bell], shots=100 + index) for index in range(jobs)]
         for job in submitted:
             job.result()
+            DONE_AT[job.job_id()] = time.time()
         wall = time.perf_counter() - started
+    MARKS["gathered"] = MARKS["end"] = time.time()
     return wall, peak.peak, baseline
+
+
+async def _noting_done(call: Awaitable[Any]) -> Any:
+    """Await one task call; note when its result arrived (by job id, when it has one)."""
+    output = await call
+    job_id = output.get("job_id") if isinstance(output, dict) else None
+    DONE_AT[str(job_id or len(DONE_AT))] = time.time()
+    return output
 
 
 def with_library(jobs: int) -> tuple[float, int, int]:
@@ -62,30 +90,53 @@ def with_library(jobs: int) -> tuple[float, int, int]:
 
     @flow(name="bench-in-flight")
     async def in_flight_flow() -> None:
+        MARKS["flow"] = time.time()
         outcome["baseline"] = os_threads()
         with ThreadPeak() as peak:
             started = time.perf_counter()
             outputs = await asyncio.gather(
                 *(
-                    lib.run_sampler_task([bell], runtime_config=config, shots=100 + index)
+                    _noting_done(
+                        lib.run_sampler_task([bell], runtime_config=config, shots=100 + index)
+                    )
                     for index in range(jobs)
                 )
             )
             outcome["wall"] = time.perf_counter() - started
+            MARKS["gathered"] = time.time()
         outcome["peak"] = peak.peak
         outcome["done"] = len(outputs)
 
     asyncio.run(in_flight_flow())
+    MARKS["end"] = time.time()
     return outcome["wall"], outcome["peak"], outcome["baseline"]
 
 
+@contextlib.contextmanager
+def _profiled() -> Iterator[None]:
+    """Profile the block with pyinstrument when ``QCSC_BENCH_PROFILE`` names a file."""
+    target = os.environ.get("QCSC_BENCH_PROFILE")
+    if not target:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(async_mode="disabled")
+    with profiler:
+        yield
+    with open(target, "w") as out:
+        out.write(profiler.output_text(unicode=True, show_all=False))
+
+
 def main() -> int:
+    MARKS["main"] = time.time()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", choices=("native", "lib"), required=True)
     parser.add_argument("--jobs", type=int, default=100)
     args = parser.parse_args()
     impl = "native" if args.impl == "native" else implementation()
-    wall, peak, baseline = native(args.jobs) if impl == "native" else with_library(args.jobs)
+    with _profiled():
+        wall, peak, baseline = native(args.jobs) if impl == "native" else with_library(args.jobs)
     emit(
         kind="in-flight",
         impl=impl,
@@ -94,6 +145,8 @@ def main() -> int:
         peak_threads=peak,
         baseline=baseline,
         peak_rss_mb=peak_rss_mb(),
+        marks=MARKS,
+        done_at=DONE_AT,
     )
     return 0
 
