@@ -188,7 +188,7 @@ async def _output(
             num_pubs,
             input_count(fetch.pubs),
         )
-    report = await call_blocking(native.job_service_report, job)
+    report = await call_blocking(native.job_service_report, job, result)
     done = _finish.FinishedJob(
         job, primitive, backend_name, status, result, report, reference,
         shots=reference.shots if reference is not None else None,

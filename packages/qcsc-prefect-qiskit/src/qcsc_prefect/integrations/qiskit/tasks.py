@@ -10,7 +10,6 @@ The annotations are evaluated at import time on purpose (no ``from __future__ im
 annotations``): task parameter types stay real objects for Prefect and for introspection.
 """
 
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -224,7 +223,8 @@ async def _wait_for_result(
 ) -> tuple[JobStatus, Any, native.ServiceReport]:
     """Poll on the event loop (no thread held while the job runs), then download the result.
 
-    The job's metrics (timestamps and usage) are read at the same time as its result.
+    The job's timestamps and usage come from what the service already answered
+    (`native.job_service_report`).
     """
     status = await waiting.wait_for_final_status(
         job,
@@ -245,7 +245,8 @@ async def _wait_for_result(
         native.wait_for_result,
         job,
     )
-    result, report = await asyncio.gather(download, call_blocking(native.job_service_report, job))
+    result = await download
+    report = await call_blocking(native.job_service_report, job, result)
     return status, result, report
 
 

@@ -28,7 +28,14 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 from . import _state
 from ._runtime import listing, native
 from ._runtime.listing import read_page
-from ._runtime.poller import MAX_PAGES, PAGE_SIZE, Listing, poller_busy, poller_for
+from ._runtime.poller import (
+    MAX_PAGES,
+    PAGE_SIZE,
+    Listing,
+    StatusPoller,
+    poller_busy,
+    poller_for,
+)
 from ._runtime.pool import call_blocking_bounded
 from .errors import InvalidInputError, JobTimeoutError, QCSCQiskitError
 from .jobs import TERMINAL_STATUSES, JobStatus
@@ -265,6 +272,19 @@ async def _list_pending(client: Any, request_timeout: float) -> Listing:
     return Listing(statuses, complete=False)
 
 
+async def _list_finished(client: Any, request_timeout: float, gone: int) -> None:
+    """One page of the newest finished jobs, read for ``gone`` jobs that left the pending list.
+
+    A few more than ``gone`` are asked for, since jobs created later may have finished first.
+    """
+    limit = min(PAGE_SIZE, 2 * gone + 10)
+    await call_blocking_bounded(
+        request_timeout,
+        "the finished-job list request",
+        partial(listing.list_finished_jobs, client, limit=limit),
+    )
+
+
 async def _timed_out(
     job: Any,
     job_id: str,
@@ -312,12 +332,8 @@ class _Watch:
         Returns:
             The status, or ``None`` when only the raw listed status changed (nothing to report).
         """
-        poller = None
-        if self.client is not None:
-            poller = poller_for(
-                self.client, partial(_list_pending, self.client, self.request_timeout)
-            )
-        if poller is None:
+        poller = self.poller()
+        if poller is None or not poller.shared:
             await asyncio.sleep(pause)
             return await self.request()
         limit = (
@@ -336,6 +352,16 @@ class _Watch:
         gone = update is not None and update.kind == "gone"
         self.trust_list = not (gone and status not in TERMINAL_STATUSES)
         return status
+
+    def poller(self) -> StatusPoller | None:
+        """The shared poller of this job's connection (``None``: poll on our own)."""
+        if self.client is None:
+            return None
+        return poller_for(
+            self.client,
+            partial(_list_pending, self.client, self.request_timeout),
+            partial(_list_finished, self.client, self.request_timeout),
+        )
 
     async def request(self) -> JobStatus:
         """Ask the service for this job's status (transient failures absorbed)."""
@@ -371,8 +397,38 @@ async def wait_for_final_status(
         QCSCQiskitError: A status request kept failing, or failed for good.
     """
     started = time.monotonic()
-    deadline = None if timeout is None else started + timeout
     watch = _Watch(job, job_id, listing.job_connection(job), request_timeout, logger)
+    member = watch.poller()
+    if member is not None:
+        member.join()
+    try:
+        return await _wait(
+            watch, started, timeout, cancel_on_timeout, poll_interval, max_poll_interval,
+            progress, just_submitted,
+        )  # fmt: skip
+    finally:
+        if member is not None:
+            member.leave()
+
+
+async def _wait(
+    watch: _Watch,
+    started: float,
+    timeout: float | None,
+    cancel_on_timeout: bool,
+    poll_interval: float,
+    max_poll_interval: float,
+    progress: Progress,
+    just_submitted: bool,
+) -> JobStatus:
+    """The loop of `wait_for_final_status`."""
+    job, job_id, request_timeout, logger = (
+        watch.job,
+        watch.job_id,
+        watch.request_timeout,
+        watch.logger,
+    )
+    deadline = None if timeout is None else started + timeout
     last: JobStatus | None = None
     status: JobStatus | None = None
     if not (just_submitted and watch.client is not None and poller_busy(watch.client)):

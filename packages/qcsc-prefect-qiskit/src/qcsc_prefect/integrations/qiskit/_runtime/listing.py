@@ -93,6 +93,17 @@ def list_pending_jobs(connection: Any, *, skip: int, limit: int) -> Mapping[str,
     return page
 
 
+def list_finished_jobs(connection: Any, *, limit: int) -> Mapping[str, Any]:
+    """The newest finished jobs, one page (blocking; errors translated).
+
+    The connection remembers the final documents it lists (`answers`), so the status reads of
+    those jobs that follow are answered without a request.
+    """
+    with translating_errors():
+        page: Mapping[str, Any] = connection.jobs_get(limit=limit, pending=False)
+    return page
+
+
 def read_page(page: Mapping[str, Any], statuses: dict[str, str]) -> tuple[int, int]:
     """Add a list page's job statuses to ``statuses``; return the page's length and total count.
 
@@ -143,6 +154,7 @@ def _as_utc(moment: datetime | None) -> datetime:
 __all__ = [
     "ListedJob",
     "job_connection",
+    "list_finished_jobs",
     "list_pending_jobs",
     "list_tagged_jobs",
     "read_page",

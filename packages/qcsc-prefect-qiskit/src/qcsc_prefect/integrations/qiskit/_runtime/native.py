@@ -22,6 +22,8 @@ from qiskit.primitives import BaseSamplerV2
 from qiskit.providers import JobStatus as QiskitJobStatus
 from qiskit_ibm_runtime import Batch, Session
 from qiskit_ibm_runtime.executor import Executor
+from qiskit_ibm_runtime.executor_estimator import Estimator as ExecutorEstimator
+from qiskit_ibm_runtime.executor_sampler import Sampler as ExecutorSampler
 from qiskit_ibm_runtime.fake_provider.local_runtime_job import LocalRuntimeJob
 from qiskit_ibm_runtime.options_models.executor import ExecutorOptions
 from qiskit_ibm_runtime.quantum_program import QuantumProgram
@@ -33,6 +35,7 @@ except ImportError:  # the bare install: channel="local" names the extra to add
     pass
 
 from ..errors import InvalidInputError, JobFailedError, QCSCQiskitError, RuntimeConfigError
+from .answers import final_document
 from .translate import translating_errors
 
 if TYPE_CHECKING:
@@ -90,14 +93,8 @@ def primitive_class(primitive: PrimitiveName, api: PrimitiveApi = "v2") -> Any:
     ``"executor"`` is the client-side ``executor_sampler.Sampler``/``executor_estimator.Estimator``
     (program ``executor``), which qiskit-ibm-runtime recommends since 0.50.
     """
-    if api == "executor":
-        if primitive == "sampler":
-            from qiskit_ibm_runtime.executor_sampler import Sampler
-
-            return Sampler
-        from qiskit_ibm_runtime.executor_estimator import Estimator
-
-        return Estimator
+    if api == "executor":  # imported above: this runs on the client pool's threads
+        return ExecutorSampler if primitive == "sampler" else ExecutorEstimator
     name = "SamplerV2" if primitive == "sampler" else "EstimatorV2"
     found = getattr(qiskit_ibm_runtime, name, None)
     if found is None:
@@ -278,14 +275,25 @@ class ServiceReport:
     created: str | None = None
 
 
-def job_service_report(job: Any) -> ServiceReport:
-    """Collect timestamps and usage of a finished job from ``job.metrics()``, best effort.
+def job_service_report(job: Any, result: Any = None) -> ServiceReport:
+    """Collect the timestamps and usage of a finished job, best effort.
 
-    Local-mode jobs have no service, so nothing is reported for them. Failures to read the
-    metrics are swallowed: metadata must never cost the result.
+    The job's final document, as the service already returned it to this process (the status
+    read that found the job finished, or a job-list page: `answers`), gives its creation and end
+    times and its usage; the result's execution spans (sampler results) give when it started
+    running. Only when no final document was seen is ``job.metrics()`` asked (one request).
+    Local-mode jobs have no service, so nothing is reported for them. Failures to read are
+    swallowed: metadata must never cost the result.
+
+    Args:
+        job: The finished client job.
+        result: Its ``PrimitiveResult``, when already downloaded.
     """
     if is_local_job(job):
         return ServiceReport()
+    doc = final_document(job)
+    if doc is not None:
+        return _report_from_document(doc, result)
     try:
         with translating_errors(str(job.job_id())):
             metrics = job.metrics()
@@ -295,19 +303,41 @@ def job_service_report(job: Any) -> ServiceReport:
         return ServiceReport()
     timestamps = metrics.get("timestamps")
     timestamps = timestamps if isinstance(timestamps, Mapping) else {}
-    usage = metrics.get("usage")
-    usage_report: dict[str, object] | None = None
-    if isinstance(usage, Mapping):
-        usage_report = {str(k): v for k, v in usage.items() if _is_json_scalar(v)}
-        quantum = usage.get("quantum_seconds", usage.get("qpu_charge_time_seconds"))
-        if isinstance(quantum, (int, float)) and not isinstance(quantum, bool):
-            usage_report["quantum_seconds"] = float(quantum)
     return ServiceReport(
         created=text_or_none(timestamps.get("created")),
-        started=text_or_none(timestamps.get("running")),
+        started=text_or_none(timestamps.get("running")) or _first_span_start(result),
         finished=text_or_none(timestamps.get("finished")),
-        usage=usage_report,
+        usage=_usage_report(metrics.get("usage")),
     )
+
+
+def _report_from_document(doc: Mapping[str, Any], result: Any) -> ServiceReport:
+    return ServiceReport(
+        created=text_or_none(doc.get("created")),
+        started=_first_span_start(result),
+        finished=text_or_none(doc.get("ended")),
+        usage=_usage_report(doc.get("usage")),
+    )
+
+
+def _usage_report(usage: object) -> dict[str, object] | None:
+    if not isinstance(usage, Mapping):
+        return None
+    report = {str(k): v for k, v in usage.items() if _is_json_scalar(v)}
+    quantum = usage.get("quantum_seconds", usage.get("qpu_charge_time_seconds"))
+    if isinstance(quantum, (int, float)) and not isinstance(quantum, bool):
+        report["quantum_seconds"] = float(quantum)
+    return report
+
+
+def _first_span_start(result: Any) -> str | None:
+    """When the job started running, from a result's execution spans (sampler results)."""
+    try:
+        spans = result.metadata["execution"]["execution_spans"]
+        start = getattr(spans, "start", None)
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return None if start is None else str(start.isoformat())
 
 
 def _is_json_scalar(value: object) -> bool:

@@ -71,18 +71,27 @@ class StatusPoller:
     """Lists pending jobs in rounds on one event loop and wakes the waiters it concerns."""
 
     def __init__(
-        self, list_pending: Callable[[], Awaitable[Listing]], on_idle: Callable[[], None]
+        self,
+        list_pending: Callable[[], Awaitable[Listing]],
+        on_idle: Callable[[], None],
+        read_finished: Callable[[int], Awaitable[object]] | None = None,
     ) -> None:
         """Serve waiters with ``list_pending``, which returns one round's listing or raises.
 
         ``on_idle`` is called when the round loop ends because no job waits any more.
+        ``read_finished(n)``, when given, is awaited before waking ``n`` >= 2 waiters whose jobs
+        left the pending list: one list of the newest finished jobs, whose documents then
+        answer those waiters' own status reads (`answers`). Its failures are ignored.
         """
         self._list_pending = list_pending
+        self._read_finished = read_finished
         self._on_idle = on_idle
         self._waiters: set[_Waiter] = set()
         self._task: asyncio.Task[None] | None = None
         self.failed_at: float | None = None
         self.rounds = 0
+        self.members = 0
+        """Jobs waiting with this poller's connection, whether or not they watch it now."""
 
     @property
     def running(self) -> bool:
@@ -97,7 +106,22 @@ class StatusPoller:
     @property
     def idle(self) -> bool:
         """Whether no job waits and no round loop runs."""
-        return not self._waiters and not self.running
+        return not self._waiters and not self.running and self.members == 0
+
+    @property
+    def shared(self) -> bool:
+        """Whether several jobs wait, so that one list per round beats a request per job."""
+        return self.members > 1
+
+    def join(self) -> None:
+        """Count a job that waits with this connection (call `leave` when it stops)."""
+        self.members += 1
+
+    def leave(self) -> None:
+        """Stop counting a job `join` counted."""
+        self.members -= 1
+        if self.idle:
+            self._on_idle()
 
     async def watch(
         self,
@@ -144,6 +168,7 @@ class StatusPoller:
                 started = asyncio.get_running_loop().time()
                 listing = await self._list_pending()
                 self.rounds += 1
+                await self._read_finished_for(self._gone(listing, started))
                 self._deliver(listing, started)
             self._task = None
             self._on_idle()
@@ -153,6 +178,27 @@ class StatusPoller:
         except BaseException:
             self._release(Update("stopped"))
             raise
+
+    def _gone(self, listing: Listing, started: float) -> int:
+        """How many waiters this round will wake because their job left the pending list."""
+        if not listing.complete:
+            return 0
+        return sum(
+            1
+            for w in self._waiters
+            if w.report_gone
+            and w.since <= started
+            and not w.future.done()
+            and w.job_id not in listing.statuses
+        )
+
+    async def _read_finished_for(self, gone: int) -> None:
+        if self._read_finished is None or gone < 2:
+            return
+        try:
+            await self._read_finished(gone)
+        except Exception:
+            return  # each waiter asks for its own job instead
 
     def _deliver(self, listing: Listing, started: float) -> None:
         """Wake the waiters registered before the round started whose job changed."""
@@ -197,13 +243,16 @@ def _key(client: object) -> tuple[int, int]:
 
 
 def poller_for(
-    client: object, list_pending: Callable[[], Awaitable[Listing]]
+    client: object,
+    list_pending: Callable[[], Awaitable[Listing]],
+    read_finished: Callable[[int], Awaitable[object]] | None = None,
 ) -> StatusPoller | None:
     """Return the poller of ``client`` on the running event loop, creating it if needed.
 
     Args:
         client: The connection the jobs were submitted through (one poller per connection).
         list_pending: Lists the pending jobs through ``client`` (used by a new poller).
+        read_finished: Lists the newest finished jobs through ``client`` (see `StatusPoller`).
 
     Returns:
         The poller, or ``None`` while listing through ``client`` is paused after a failure.
@@ -219,7 +268,7 @@ def poller_for(
         entry = _pollers.get(key)
         if entry is None:
             entry = _pollers[key] = _Entry(
-                loop, client, StatusPoller(list_pending, lambda: _forget(key))
+                loop, client, StatusPoller(list_pending, lambda: _forget(key), read_finished)
             )
         return None if entry.poller.failed_at is not None else entry.poller
 

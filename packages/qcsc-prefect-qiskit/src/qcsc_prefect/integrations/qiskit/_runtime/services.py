@@ -23,6 +23,7 @@ from qiskit_ibm_runtime import QiskitRuntimeService
 from .. import _state
 from .._extras import require_extra
 from ..errors import BackendNotFoundError, QCSCQiskitError, RuntimeConfigError
+from .answers import remember_answers, remember_service_answers
 from .translate import drop_http_exchanges, exception_chain, translating_errors
 
 if TYPE_CHECKING:
@@ -183,7 +184,9 @@ def build_service(config: QiskitRuntimeConfig) -> Any:
     secret = None if config.token is None else config.token.get_secret_value()
     if secret is not None:
         kwargs["token"] = secret
-    return call_keeping_secret_out(secret, lambda: _construct_service(kwargs))
+    service = call_keeping_secret_out(secret, lambda: _construct_service(kwargs))
+    remember_service_answers(service)
+    return service
 
 
 def _construct_service(kwargs: dict[str, Any]) -> Any:
@@ -271,6 +274,7 @@ def lookup_backend(service: Any, backend_name: str) -> BackendV2:
             # here, on the client thread and under the error translation, instead of later in
             # input validation (on the event loop, where a 429 escaped untranslated).
             _ = backend.target
+            remember_answers(getattr(backend, "_api_client", None))
             return backend
     except BackendNotFoundError:
         pass

@@ -1,0 +1,221 @@
+"""Answers the process already has: no request for what the service told us moments ago.
+
+qiskit-ibm-runtime asks before every submission for the instance's usage (``GET
+/instances/usage``) and the backend's status (``GET /backends/{name}/status``), and only warns
+on what they say; every status check reads the job (``GET /jobs/{id}``) even when a job list
+this process just read already showed it finished. At scale those requests are what the service
+rate-limits, so the client's connection is given memory of its own answers:
+
+* **instance usage and backend status** are reused for `FRESH_FOR` seconds: the client still
+  checks them (and still warns), against an answer at most that old. Calls made while one is
+  in flight wait for it instead of asking again;
+* **a job's final document** (DONE, ERROR or CANCELLED; a final status never changes) seen in a
+  job read or a job-list page answers the next read of that job, and is what `final_document`
+  gives the usage records, instead of a ``GET /jobs/{id}/metrics`` per job.
+
+Everything else the client asks goes to the service as before. Nothing here builds a request
+of its own: each wrapper calls the client's own method, so retries, authentication and error
+handling stay the client's. Errors are never remembered.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from .. import _state
+
+#: Seconds an instance-usage or backend-status answer is reused.
+FRESH_FOR: Final = 60.0
+
+#: Seconds a call waits for the same question already in flight before asking itself.
+FLIGHT_WAIT: Final = 1.0
+
+#: Final job documents kept per connection (oldest forgotten first); about 1 kB each.
+MAX_FINAL_DOCUMENTS: Final = 4096
+
+_FINAL: Final = frozenset({"COMPLETED", "FAILED", "CANCELLED", "DONE", "ERROR"})
+
+#: The attribute that marks a connection whose answers are remembered.
+_MARK: Final = "_qcsc_answers"
+
+
+class _Fresh:
+    """One remembered answer per key, reused for `FRESH_FOR` seconds.
+
+    A call that finds another one asking for the same key waits for that answer, up to
+    `FLIGHT_WAIT` seconds (a stalled request must not hold every caller), then asks itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[object, threading.Event] = {}
+        self._answers: dict[object, tuple[float, Any]] = {}
+
+    def get(self, key: object, ask: Callable[[], Any]) -> Any:
+        while True:
+            with self._lock:
+                held = self._answers.get(key)
+                if held is not None and time.monotonic() - held[0] < FRESH_FOR:
+                    return copy.deepcopy(held[1])
+                flight = self._flights.get(key)
+                if flight is None:
+                    flight = self._flights[key] = threading.Event()
+                    break
+            if not flight.wait(FLIGHT_WAIT):
+                return ask()
+        try:
+            answer = ask()
+            with self._lock:
+                self._answers[key] = (time.monotonic(), copy.deepcopy(answer))
+            return answer
+        finally:
+            with self._lock:
+                self._flights.pop(key, None)
+            flight.set()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+
+
+class _FinalDocuments:
+    """Final job documents by job id, bounded, oldest forgotten first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._docs: OrderedDict[str, Mapping[str, Any]] = OrderedDict()
+
+    def note(self, doc: object) -> None:
+        if not isinstance(doc, Mapping) or not is_final(doc) or "id" not in doc:
+            return
+        with self._lock:
+            self._docs[str(doc["id"])] = copy.deepcopy(dict(doc))
+            self._docs.move_to_end(str(doc["id"]))
+            while len(self._docs) > MAX_FINAL_DOCUMENTS:
+                self._docs.popitem(last=False)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            doc = self._docs.get(job_id)
+        return None if doc is None else copy.deepcopy(dict(doc))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._docs.clear()
+
+
+class _Memory:
+    """What one connection remembers."""
+
+    def __init__(self) -> None:
+        self.fresh = _Fresh()
+        self.final = _FinalDocuments()
+
+
+_memories: Final[weakref.WeakSet[_Memory]] = weakref.WeakSet()
+_memories_guard: Final = threading.Lock()
+
+
+def is_final(doc: Mapping[str, Any]) -> bool:
+    """Whether a job document shows a final status."""
+    state = doc.get("state")
+    raw = state.get("status") if isinstance(state, Mapping) else None
+    return str(raw or doc.get("status") or "").upper() in _FINAL
+
+
+def remember_answers(connection: Any) -> None:
+    """Give the client connection ``connection`` memory of its answers (idempotent).
+
+    ``connection`` is a qiskit-ibm-runtime ``RuntimeClient`` (``service._api_clients`` values,
+    ``backend._api_client``, ``job._api_client``); anything without its methods is left alone.
+    """
+    if connection is None or getattr(connection, _MARK, None) is not None:
+        return
+    needed = ("cloud_usage", "backend_status", "job_get", "jobs_get")
+    if not all(callable(getattr(connection, name, None)) for name in needed):
+        return
+    memory = _Memory()
+    usage, status = connection.cloud_usage, connection.backend_status
+    job_get, jobs_get = connection.job_get, connection.jobs_get
+
+    def cloud_usage() -> Any:
+        return memory.fresh.get("usage", usage)
+
+    def backend_status(backend_name: str) -> Any:
+        return memory.fresh.get(("status", backend_name), lambda: status(backend_name))
+
+    def read_job(job_id: str, exclude_params: bool = True) -> Any:
+        if not exclude_params:
+            return job_get(job_id, exclude_params=False)
+        known = memory.final.get(str(job_id))
+        if known is not None:
+            return known
+        doc = job_get(job_id, exclude_params=True)
+        memory.final.note(doc)
+        return doc
+
+    def list_jobs(*args: Any, **kwargs: Any) -> Any:
+        page = jobs_get(*args, **kwargs)
+        if isinstance(page, Mapping):
+            for doc in page.get("jobs") or []:
+                memory.final.note(doc)
+        return page
+
+    connection.cloud_usage = cloud_usage
+    connection.backend_status = backend_status
+    connection.job_get = read_job
+    connection.jobs_get = list_jobs
+    setattr(connection, _MARK, memory)
+    with _memories_guard:
+        _memories.add(memory)
+
+
+def remember_service_answers(service: Any) -> None:
+    """`remember_answers` for every connection a ``QiskitRuntimeService`` holds."""
+    clients = getattr(service, "_api_clients", None)
+    if isinstance(clients, Mapping):
+        for connection in clients.values():
+            remember_answers(connection)
+    remember_answers(getattr(service, "_active_api_client", None))
+
+
+def final_document(job: Any) -> dict[str, Any] | None:
+    """The final document of ``job`` its connection has seen, if any (no request)."""
+    memory = getattr(getattr(job, "_api_client", None), _MARK, None)
+    if not isinstance(memory, _Memory):
+        return None
+    return memory.final.get(str(job.job_id()))
+
+
+def forget_fresh_answers() -> None:
+    """Drop every remembered usage and backend-status answer (tests; after a limit change)."""
+    with _memories_guard:
+        memories = list(_memories)
+    for memory in memories:
+        memory.fresh.clear()
+
+
+_state.register(
+    "_runtime.answers._memories",
+    holds="each remembering connection's fresh usage/backend answers and final job documents",
+    bound=f"one per live service connection (weak); {MAX_FINAL_DOCUMENTS} final documents each",
+    reset=forget_fresh_answers,
+)
+
+
+__all__ = [
+    "FLIGHT_WAIT",
+    "FRESH_FOR",
+    "MAX_FINAL_DOCUMENTS",
+    "final_document",
+    "forget_fresh_answers",
+    "is_final",
+    "remember_answers",
+    "remember_service_answers",
+]

@@ -1,0 +1,204 @@
+"""Requests per job at or below the native client's (issue 23 item 1).
+
+The native client pays 5 requests for a later job in a process: the instance's usage and the
+backend's status before posting, the post, at least one status read and the result. The
+library must not cost more: the instance-usage and backend-status answers the process already
+has are reused for `answers.FRESH_FOR` seconds, a job's final status read (or a job-list page
+that showed it final) answers later reads of that job, and the usage record comes from that
+document instead of ``GET /jobs/{id}/metrics``.
+
+Every figure is counted from the emulator's request log, for the jobs after the first one in
+the process (the first pays the service's construction and the first answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+from prefect import flow
+from qiskit import QuantumCircuit
+
+from qcsc_prefect.integrations.qiskit import (
+    QiskitRuntimeConfig,
+    fetch_qiskit_job_result_task,
+    run_sampler_task,
+    submit_sampler_job_task,
+)
+from qcsc_prefect.integrations.qiskit._runtime import answers
+
+LATER_JOBS = 3
+
+
+def kind(entry: dict[str, Any]) -> str:
+    """The request's kind, as the benchmarks count them."""
+    method = entry["method"]
+    path = (entry.get("route_path") or entry["path"]).split("?")[0]
+    if entry.get("kind") == "other":
+        return "auth"
+    if path.startswith("/instances"):
+        return "usage"
+    if path.startswith("/backends") and path.endswith("/status"):
+        return "backend-status"
+    if path.startswith("/backends"):
+        return "backend"
+    if path == "/jobs":
+        return "submit" if method == "POST" else "list"
+    if path.endswith("/metrics"):
+        return "metrics"
+    if path.endswith("/results"):
+        return "results"
+    return "status" if path.count("/") == 2 else "other"
+
+
+def service_requests(runtime_emulator: Any) -> Counter[str]:
+    """The client's requests since the log was cleared (control calls left out)."""
+    return Counter(
+        kind(entry)
+        for entry in runtime_emulator.control.log()
+        if entry.get("kind") != "control"
+    )
+
+
+async def later_jobs(runtime_emulator: Any, run_jobs: Any) -> Counter[str]:
+    """Run one job to warm the process, then `LATER_JOBS` more; their requests."""
+    await run_jobs(1, 0)
+    runtime_emulator.control.clear_log()
+    await run_jobs(LATER_JOBS, 1)
+    return service_requests(runtime_emulator)
+
+
+def native_later_jobs(runtime_emulator: Any, isa_bell: QuantumCircuit) -> Counter[str]:
+    """The reference: the same jobs with the plain client, one after the other."""
+    from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
+
+    sampler = SamplerV2(mode=QiskitRuntimeService().backend("ibm_fez"))
+    sampler.run([isa_bell], shots=99).result()
+    runtime_emulator.control.clear_log()
+    for index in range(LATER_JOBS):
+        sampler.run([isa_bell], shots=300 + index).result()
+    return service_requests(runtime_emulator)
+
+
+@pytest.fixture
+def queued(runtime_emulator: Any) -> Any:
+    """Jobs wait in the queue a moment, so that each needs at least one status read."""
+    runtime_emulator.control.configure(queue_delay=0.3)
+    return runtime_emulator
+
+
+async def test_simple_mode_later_jobs_cost_no_more_than_native(
+    queued: Any, isa_bell: QuantumCircuit
+) -> None:
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+
+    @flow
+    async def simple(count: int, first: int) -> None:
+        for index in range(first, first + count):
+            await run_sampler_task([isa_bell], runtime_config=config, shots=100 + index)
+
+    async def run_jobs(count: int, first: int) -> None:
+        await simple(count, first)
+
+    counts = await later_jobs(queued, run_jobs)
+    assert counts["submit"] == LATER_JOBS
+    assert counts["metrics"] == 0
+    assert counts["usage"] == 0 and counts["backend-status"] == 0  # answers still fresh
+    assert counts["results"] == LATER_JOBS
+    assert counts["status"] >= LATER_JOBS  # each waited in the queue and asked
+    native = native_later_jobs(queued, isa_bell)
+    assert native["usage"] == native["backend-status"] == LATER_JOBS  # what the reference pays
+    assert sum(counts.values()) <= sum(native.values()), (counts, native)
+
+
+async def test_robust_mode_later_jobs_cost_no_more_than_native(
+    queued: Any, isa_bell: QuantumCircuit
+) -> None:
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+
+    @flow
+    async def robust(count: int, first: int) -> None:
+        for index in range(first, first + count):
+            reference = await submit_sampler_job_task(
+                [isa_bell], runtime_config=config, shots=100 + index
+            )
+            await fetch_qiskit_job_result_task(runtime_config=config, job_reference=reference)
+
+    async def run_jobs(count: int, first: int) -> None:
+        await robust(count, first)
+
+    counts = await later_jobs(queued, run_jobs)
+    assert counts["submit"] == LATER_JOBS
+    assert counts["metrics"] == 0
+    assert counts["usage"] == 0 and counts["backend-status"] == 0
+    assert counts["list"] >= LATER_JOBS  # the duplicate check after each post stays
+    native = native_later_jobs(queued, isa_bell)
+    assert sum(counts.values()) <= sum(native.values()), (counts, native)
+
+
+async def test_stale_answers_are_asked_again(
+    queued: Any, isa_bell: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The control: with answers never fresh, every post reads the usage and the status again.
+    monkeypatch.setattr(answers, "FRESH_FOR", 0.0)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+
+    @flow
+    async def simple(count: int, first: int) -> None:
+        for index in range(first, first + count):
+            await run_sampler_task([isa_bell], runtime_config=config, shots=200 + index)
+
+    async def run_jobs(count: int, first: int) -> None:
+        await simple(count, first)
+
+    counts = await later_jobs(queued, run_jobs)
+    assert counts["usage"] >= LATER_JOBS and counts["backend-status"] == LATER_JOBS
+
+
+async def test_usage_record_comes_from_the_final_status_read(
+    queued: Any, isa_bell: QuantumCircuit
+) -> None:
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+
+    @flow
+    async def one() -> Any:
+        return await run_sampler_task([isa_bell], runtime_config=config, shots=100)
+
+    output = await one()
+    (job,) = [j for j in queued.control.jobs() if j["id"] == output["job_id"]]
+    usage = output["metadata"]["usage"]
+    assert usage["quantum_seconds"] == pytest.approx(job["usage_seconds"])
+    timings = output["metadata"]["timings"]
+    assert timings["started"] is not None  # the sampler result's execution spans
+    assert timings["finished"] is not None
+
+
+async def test_jobs_in_flight_take_their_final_status_from_a_shared_list(
+    runtime_emulator: Any, isa_bell: QuantumCircuit
+) -> None:
+    # Eight jobs wait at once: the shared poller lists the pending jobs each round, and when
+    # several have left that list, one page of finished jobs answers their final status reads.
+    runtime_emulator.control.configure(queue_delay=1.0)
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+    jobs = 8
+
+    @flow
+    async def in_flight(first: int, count: int) -> list[Any]:
+        return await asyncio.gather(
+            *(
+                run_sampler_task([isa_bell], runtime_config=config, shots=500 + first + index)
+                for index in range(count)
+            )
+        )
+
+    await in_flight(0, 1)
+    runtime_emulator.control.clear_log()
+    outputs = await in_flight(1, jobs)
+    counts = service_requests(runtime_emulator)
+    assert {output["status"] for output in outputs} == {"DONE"}
+    assert counts["submit"] == jobs and counts["results"] == jobs
+    assert counts["status"] < jobs, counts  # final statuses came from the finished list
+    for output in outputs:  # and the usage of each job still is the service's
+        assert output["metadata"]["usage"]["quantum_seconds"] >= 0
