@@ -17,7 +17,7 @@ QISKIT1_VENV = BENCH / ".venv-qiskit1"
 QISKIT1_REQUIREMENTS = ["qiskit>=1.4,<2", "qiskit-ibm-runtime>=0.37,<0.52", "prefect"]
 
 #: Every workload number, in the order the table lists them.
-ALL_WORKLOADS = "1,2,3,4,5,6,7,8"
+ALL_WORKLOADS = "1,2,3,4,5,6,7,8,9"
 
 #: The libraries compared with native Qiskit.
 LIBS = ("ours", "incumbent")
@@ -61,6 +61,7 @@ class Sizes:
     load_reps: int = 5
     scale_jobs: int = 1000
     scale_queue_delay: float = 1.0
+    import_reps: int = 7
 
 
 QUICK = Sizes(
@@ -82,4 +83,5 @@ QUICK = Sizes(
     load_reps=2,
     scale_jobs=8,
     scale_queue_delay=0.2,
+    import_reps=1,
 )

@@ -526,3 +526,48 @@ def duplicate_rows(data: dict[str, Any], libs: list[str]) -> list[Row]:
         )
     )
     return rows
+
+
+# ----------------------------------------------------------------------- 9: imports
+
+
+def _import_cell(runs: list[dict[str, Any]]) -> str:
+    """The library's extra CPU ms over its process's bare imports, and its share of them."""
+    extra, bare = [r["library_cpu"] for r in runs], [r["bare_cpu"] for r in runs]
+    share = 100 * med(extra) / med(bare)
+    modules = max(r["library_modules"] for r in runs)
+    watched = sorted({name for r in runs for name in r["watched"]})
+    text = f"+{spread(extra, 1000)} = {share:.1f} % of bare; {modules} modules"
+    return text + (f"; loaded {', '.join(watched)}!" if watched else "")
+
+
+def import_rows(data: dict[str, Any], libs: list[str]) -> list[Row]:
+    """Workload 9: CPU time of the library's imports on top of Prefect + qiskit-ibm-runtime."""
+    by = {impl: [r for r in data["runs"] if r["impl"] == impl] for impl in libs}
+    ours, inc = by.get("ours", []), by.get("incumbent", [])
+
+    def cell(impl: str, runs: list[dict[str, Any]]) -> str:
+        if impl not in libs:
+            return "not run"
+        return _import_cell(runs) if runs else "failed"
+
+    bare = [r["bare_cpu"] for r in ours]
+    ok = None
+    if ours:
+        ok = med([r["library_cpu"] for r in ours]) <= 0.1 * med(bare)
+        ok = ok and not any(r["watched"] for r in ours)
+    extras = {i: med([r["library_cpu"] for r in runs]) for i, runs in by.items() if runs}
+    both = "ours" in extras and "incumbent" in extras and extras["incumbent"] > 0
+    return [
+        Row(
+            "9",
+            "Import time of the library on top of Prefect + qiskit-ibm-runtime "
+            "(CPU ms, fresh process, bytecode cached)",
+            f"bare imports {spread(bare, 1000)}" if bare else "n/a",
+            cell("ours", ours),
+            cell("incumbent", inc),
+            f"{extras['ours'] / extras['incumbent']:.2f}{X}" if both else "n/a",
+            "adds ≤ 10 % of bare; no asyncpg, no emulator",
+            verdict(ok),
+        )
+    ]

@@ -90,6 +90,13 @@ def _scale(s: Session, only: set[str]) -> None:
     s.rows += R.scale_rows(data, s.sizes)
 
 
+def _imports(s: Session, only: set[str]) -> None:
+    data = s.raw["imports"] = W.w9_imports(s.run, s.sizes, s.libs)
+    s.rows += R.import_rows(data, s.libs)
+    for impl, tail in data["failures"].items():
+        s.notes.append(f"Workload 9, {impl}: failed: {tail[-300:]}")
+
+
 #: Workload steps in table order, each with the workload numbers that select it.
 STEPS: tuple[tuple[frozenset[str], Callable[[Session, set[str]], None]], ...] = (
     (frozenset({"1", "2"}), _overhead),
@@ -99,6 +106,7 @@ STEPS: tuple[tuple[frozenset[str], Callable[[Session, set[str]], None]], ...] = 
     (frozenset({"6"}), _persisted),
     (frozenset({"7"}), _duplicates),
     (frozenset({"8"}), _scale),
+    (frozenset({"9"}), _imports),
 )
 
 

@@ -138,6 +138,28 @@ def w8_scale(run: Runner, sizes: Sizes) -> dict[str, Any]:
     return {"run": record, "error": tail}
 
 
+def w9_imports(run: Runner, sizes: Sizes, libs: list[str]) -> dict[str, Any]:
+    """Workload 9: import time of the library on top of Prefect + qiskit-ibm-runtime.
+
+    Every repetition is a fresh process. Bytecode is cached as an installed wheel has it (this
+    machine may set ``PYTHONDONTWRITEBYTECODE``, and our package is installed editable): all
+    modules go to one cache directory, filled by one unrecorded warm-up process per library.
+    """
+    cache = {"PYTHONPYCACHEPREFIX": str(run.tmp / "pycache"), "PYTHONDONTWRITEBYTECODE": ""}
+    out: dict[str, Any] = {"runs": [], "failures": {}}
+    for impl in libs:
+        for index in range(1 + sizes.import_reps):
+            what = "warm-up (fills the bytecode cache)" if index == 0 else f"rep {index}"
+            log(f"9 imports: {impl}, {what}")
+            records, code, tail = run.run(impl, "import_time.py", [], extra_env=cache)
+            if code != 0 or not records:
+                out["failures"][impl] = tail
+                break
+            if index > 0:
+                out["runs"].append(records[-1])
+    return out
+
+
 def w5_cached(run: Runner, sizes: Sizes, libs: list[str]) -> dict[str, Any]:
     """Workload 5: a robust flow, then reruns that should be served from the submit cache."""
     out: dict[str, Any] = {}

@@ -30,7 +30,7 @@ def test_runner_quick_produces_the_table(tmp_path: Path) -> None:
     assert "| # | Figure |" in markdown
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line]
     numbers = {row.split("|")[1].strip() for row in rows[1:]}
-    assert numbers == {"1", "2", "3", "4", "5", "6", "7", "8"}
+    assert numbers == {"1", "2", "3", "4", "5", "6", "7", "8", "9"}
     for row in rows[1:]:
         ours = row.split("|")[4]
         assert "failed" not in ours, row
@@ -44,3 +44,6 @@ def test_runner_quick_produces_the_table(tmp_path: Path) -> None:
     scale = raw["scale"]["run"]
     assert scale["completed"] == scale["jobs"]
     assert {"wall", "makespan", "peak_threads", "peak_rss_mb"} <= set(scale)
+    imports = raw["imports"]["runs"]
+    assert imports and {r["impl"] for r in imports} == {"ours"}
+    assert {"bare_cpu", "library_cpu", "library_modules", "watched"} <= set(imports[0])
