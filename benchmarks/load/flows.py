@@ -4,12 +4,19 @@ Runs in a worker's flow-run process on some simulated host. Everything it shares
 hosts comes from the environment the worker got from ``.stack/env``: the Prefect API, the
 PostgreSQL submit lock, the shared result-storage Block and the emulator. Its return value is
 persisted to that shared storage, which is how the load driver reads the per-job timings.
+
+With ``QCSC_LOAD_PROFILE`` set (``make load`` sets it for the flow runs it profiles), the flow
+marks where its function starts and returns for ``cpu_profile.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from prefect import flow
@@ -59,6 +66,20 @@ def load_circuits(salt: float, indices: list[int]) -> list[QuantumCircuit]:
     return circuits
 
 
+def _profile_mark(phase: str) -> None:
+    """Tell the CPU profile the flow reached ``phase`` (no-op unless profiling)."""
+    if not os.environ.get("QCSC_LOAD_PROFILE"):
+        return
+    profiler = sys.modules.get("cpu_profile")
+    if profiler is None:  # Prefect's own command (the supervisor): sample from here on
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import cpu_profile as profiler
+
+        profiler.start()
+        atexit.register(profiler.finish)
+    profiler.mark(phase)
+
+
 async def _timed(awaitable: Awaitable[T]) -> tuple[float, T]:
     start = time.perf_counter()
     value = await awaitable
@@ -68,6 +89,14 @@ async def _timed(awaitable: Awaitable[T]) -> tuple[float, T]:
 @flow(name="qcsc-load-batch", persist_result=True)
 async def load_batch(salt: float, indices: list[int]) -> BatchReport:
     """Submit the inputs ``indices`` concurrently (robust, global scope), then fetch them."""
+    _profile_mark("flow")
+    try:
+        return await _submit_and_fetch(salt, indices)
+    finally:
+        _profile_mark("teardown")
+
+
+async def _submit_and_fetch(salt: float, indices: list[int]) -> BatchReport:
     config = QiskitRuntimeConfig(backend_name=BACKEND)
     backend = await asyncio.to_thread(config.get_backend)
     manager = generate_preset_pass_manager(backend=backend, optimization_level=1)

@@ -32,11 +32,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import random
+import shlex
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -57,6 +58,7 @@ MAX_RERUNS = 3
 
 
 sys.path.insert(0, str(REPO / "benchmarks"))
+import report  # noqa: E402  (this directory: what make load prints)
 from runner.config import SERVICE_LATENCY  # noqa: E402  (the benchmarks' one latency model)
 
 
@@ -130,10 +132,31 @@ async def _deploy() -> dict[str, Any]:
     )
     ids = {}
     for name in ("overlap-a", "overlap-b"):
-        ids[name] = await source.adeploy(
-            name=name, work_pool_name=POOL, build=False, push=False, print_next_steps=False
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # Prefect's deployment table
+            ids[name] = await source.adeploy(
+                name=name, work_pool_name=POOL, build=False, push=False, print_next_steps=False
+            )
     return ids
+
+
+def job_variables(args: argparse.Namespace, index: int, profile_dir: Path) -> dict[str, Any]:
+    """The process worker's variables for flow run ``index`` of :func:`plan`.
+
+    ``--engine direct`` (the default) gives the command ``python -m prefect.engine``: one
+    process per flow run. Without a command, Prefect 3.9's process worker starts a workspace
+    supervisor that imports Prefect, runs the pull steps, then execs that same engine command:
+    Prefect is imported twice per flow run (``--engine supervisor`` measures it). The last
+    ``--profile`` flow runs are profiled (cpu_profile.py): ``profiled_engine.py`` is their
+    command; under the supervisor, flows.py starts the sampler when the flow starts.
+    """
+    variables: dict[str, Any] = {}
+    command = [sys.executable, "-m", "prefect.engine"]
+    if index >= len(plan()) - args.profile:
+        command = [sys.executable, str(HERE / "profiled_engine.py")]
+        variables["env"] = {"QCSC_LOAD_PROFILE": str(profile_dir)}
+    if args.engine == "direct":
+        variables["command"] = shlex.join(command)
+    return variables
 
 
 async def _ensure_pool() -> None:
@@ -154,7 +177,7 @@ async def _ensure_pool() -> None:
 
 
 async def _drive(
-    args: argparse.Namespace, salt: float, workers: dict[str, int]
+    args: argparse.Namespace, salt: float, workers: dict[str, int], profile_dir: Path
 ) -> tuple[float, list[Any], int]:
     """Create the runs, kill a host mid-run, reschedule its runs; return wall, runs, reruns."""
     from prefect.client.orchestration import get_client
@@ -167,9 +190,11 @@ async def _drive(
         created = await asyncio.gather(  # every pair A_k, B_k at the same moment
             *(
                 client.create_flow_run_from_deployment(
-                    deployments[deployment], parameters={"salt": salt, "indices": indices}
+                    deployments[deployment],
+                    parameters={"salt": salt, "indices": indices},
+                    job_variables=job_variables(args, index, profile_dir),
                 )
-                for deployment, indices in plan()
+                for index, (deployment, indices) in enumerate(plan())
             )
         )
         run_ids = [run.id for run in created]
@@ -275,33 +300,46 @@ def _inject_faults(control: Any) -> None:
     )
 
 
-def main() -> int:
-    """Run the load test and print its numbers; non-zero on a duplicate or a lost result."""
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="multi-host load test on the running stack")
+    parser.add_argument("--runs", type=int, default=3, help="measurements; the median is printed")
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--limit", type=int, default=2, help="flow runs per host at once")
     parser.add_argument("--kill-after-running", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--skip-native", action="store_true", help="debugging: no baseline")
     parser.add_argument(
+        "--profile", type=int, default=1, help="flow runs per measurement with a CPU profile"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("direct", "supervisor"),
+        default="direct",
+        help="flow-run command: python -m prefect.engine, or Prefect's workspace supervisor",
+    )
+    parser.add_argument(
         "--latency",
         type=float,
         default=SERVICE_LATENCY,
         help="seconds the emulator waits before answering each request (models the network)",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> int:
+    """Run the load test ``--runs`` times; print each run, the medians, requests and profile.
+
+    Non-zero when any run created a duplicate or lost a result.
+    """
+    args = _arguments()
     stack_dir = Path(os.environ.get("QCSC_STACK_DIR", REPO / ".stack"))
     env_path = stack_dir / "env"
     if not env_path.exists():
         print(f"{env_path} not found: run `make stack-up` first", file=sys.stderr)
         return 2
     env = stack.read_env_file(env_path)
-    work = stack_dir / "load" / time.strftime("%Y%m%d-%H%M%S")
-    work.mkdir(parents=True)
+    root = stack_dir / "load" / time.strftime("%Y%m%d-%H%M%S")
     os.environ.update(env)
-    os.environ["PREFECT_HOME"] = str(work / "driver-home")
-    os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(work / "driver-storage")
 
     from qcsc_runtime_emulator import EmulatorControl
 
@@ -309,18 +347,50 @@ def main() -> int:
     control.clear_faults()
     latency_before = control.config().get("latency", 0.0)
     control.configure(latency=args.latency)
-    print(f"[load] emulator latency: {args.latency * 1000:.0f} ms per request")
+    print(f"[load] emulator latency: {args.latency * 1000:.0f} ms per request; {args.runs} runs")
+    summaries: list[dict[str, Any]] = []
+    profiles: list[dict[str, Any]] = []
     try:
-        return _measure(args, env, work, control)
+        for number in range(1, args.runs + 1):
+            work = root / f"run-{number}"
+            work.mkdir(parents=True)
+            os.environ["PREFECT_HOME"] = str(work / "driver-home")
+            os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(work / "driver-storage")
+            print(f"[load] run {number} of {args.runs}")
+            summaries.append(_measure(args, env, work, control))
+            profiles += report.read_profiles(work / "profile")
     finally:
         control.configure(latency=latency_before)
+    return _print_all(args, summaries, profiles, root)
 
 
-def _measure(args: argparse.Namespace, env: dict[str, str], work: Path, control: Any) -> int:
-    """Run the baseline, then the hosts; print the summary; 0 when nothing was lost or doubled."""
+def _print_all(
+    args: argparse.Namespace,
+    summaries: list[dict[str, Any]],
+    profiles: list[dict[str, Any]],
+    root: Path,
+) -> int:
+    medians = report.print_runs(summaries)
+    report.print_kinds(summaries)
+    report.print_profile(profiles)
+    result = {"engine": args.engine, "median": medians, "runs": summaries}
+    (root / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    (root / "profiles.json").write_text(json.dumps(profiles, indent=1) + "\n")
+    print("RESULT " + json.dumps({"median": medians, "runs": len(summaries)}))
+    failed = [i + 1 for i, s in enumerate(summaries) if s["verdict"] != "PASS"]
+    if failed:
+        print(f"[load] FAIL: duplicates or lost results in run(s) {failed}")
+        return 1
+    print(f"[load] PASS: exactly-once held in all {len(summaries)} runs")
+    return 0
+
+
+def _measure(
+    args: argparse.Namespace, env: dict[str, str], work: Path, control: Any
+) -> dict[str, Any]:
+    """Run the baseline, then the hosts; return the run's figures (``verdict``: PASS/FAIL)."""
     salt = round(random.uniform(0.1, 3.0), 6)
     submissions = [index for _, indices in plan() for index in indices]
-    distinct = len(set(submissions))
 
     print(f"[load] baseline: {len(submissions)} native SamplerV2 jobs from one process")
     native: dict[str, Any] = (
@@ -328,7 +398,6 @@ def _measure(args: argparse.Namespace, env: dict[str, str], work: Path, control:
         if args.skip_native
         else run_native(env, salt + 10.0, submissions, work / "native-host")
     )
-    native_ids = set(native["job_ids"])
     print(
         f"[load] baseline: script {native['script_seconds']:.1f} s "
         f"(first submit to last result {native['wall_seconds']:.1f} s)"
@@ -351,7 +420,7 @@ def _measure(args: argparse.Namespace, env: dict[str, str], work: Path, control:
     control.clear_log()
     _inject_faults(control)
     try:
-        wall, runs, rescheduled = asyncio.run(_drive(args, salt, workers))
+        wall, runs, rescheduled = asyncio.run(_drive(args, salt, workers, work / "profile"))
         reports = asyncio.run(_results(runs))
     finally:
         for pid in workers.values():
@@ -360,22 +429,47 @@ def _measure(args: argparse.Namespace, env: dict[str, str], work: Path, control:
         control.clear_faults()
 
     log = [entry for entry in control.log() if entry.get("kind") != "control"]
-    jobs = [job for job in control.jobs() if job["id"] not in before | native_ids]
+    jobs = [job for job in control.jobs() if job["id"] not in before | set(native["job_ids"])]
+    summary = _summarize(args, native, wall, runs, rescheduled, reports, log, jobs)
+    print("[load] run: " + json.dumps(summary))
+    (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _summarize(
+    args: argparse.Namespace,
+    native: dict[str, Any],
+    wall: float,
+    runs: list[Any],
+    rescheduled: int,
+    reports: list[dict[str, Any]],
+    log: list[dict[str, Any]],
+    jobs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One run's figures, and whether exactly-once held (``verdict``)."""
+    submissions = [index for _, indices in plan() for index in indices]
+    distinct = len(set(submissions))
     live = [job for job in jobs if job["status"] not in ("Cancelled", "Failed")]
     by_digest: dict[str, set[str]] = {}
-    for report in reports:
-        for digest, job_id in report.get("jobs", {}).items():
+    for batch in reports:
+        for digest, job_id in batch.get("jobs", {}).items():
             by_digest.setdefault(digest, set()).add(job_id)
-    fetched = sum(report.get("fetched", 0) for report in reports)
-    submit_s = [s for report in reports for s in report.get("submit_seconds", [])]
-    fetch_s = [s for report in reports for s in report.get("fetch_seconds", [])]
+    fetched = sum(batch.get("fetched", 0) for batch in reports)
+    submit_s = [s for batch in reports for s in batch.get("submit_seconds", [])]
+    fetch_s = [s for batch in reports for s in batch.get("fetch_seconds", [])]
     completed = sum(1 for run in runs if run.state and run.state.is_completed())
-    ratio = native["script_seconds"] / wall
-
-    summary = {
+    kinds = report.request_kinds(log)
+    ok = (
+        len(jobs) == len(live) == distinct
+        and fetched == len(submissions)
+        and completed == len(runs)
+        and len(by_digest) == distinct
+        and all(len(ids) == 1 for ids in by_digest.values())
+    )
+    return {
         "flow_runs": len(runs),
         "flow_runs_completed": completed,
-        "flow_runs_rescheduled_after_kill": rescheduled,
+        "flow_runs_rescheduled": rescheduled,
         "submissions": len(submissions),
         "jobs_created": len(jobs),
         "jobs_live": len(live),
@@ -384,30 +478,23 @@ def _measure(args: argparse.Namespace, env: dict[str, str], work: Path, control:
         "results_fetched": fetched,
         "results_lost": len(submissions) - fetched,
         "requests_per_job": round(len(log) / max(1, len(jobs)), 2),
-        "submit_latency_p50_s": round(statistics.median(submit_s), 3) if submit_s else None,
-        "submit_latency_p95_s": round(percentile(submit_s, 0.95), 3) if submit_s else None,
-        "fetch_latency_p50_s": round(statistics.median(fetch_s), 3) if fetch_s else None,
-        "fetch_latency_p95_s": round(percentile(fetch_s, 0.95), 3) if fetch_s else None,
+        "requests_by_kind": {**kinds, "total": len(log)},
+        "submit_latency_p50_s": _quantile(submit_s, 0.5),
+        "submit_latency_p95_s": _quantile(submit_s, 0.95),
+        "fetch_latency_p50_s": _quantile(fetch_s, 0.5),
+        "fetch_latency_p95_s": _quantile(fetch_s, 0.95),
         "stack_wall_s": round(wall, 1),
         "native_script_wall_s": round(native["script_seconds"], 1),
         "native_submit_to_results_s": round(native["wall_seconds"], 1),
-        "throughput_ratio_vs_native": round(ratio, 2),
+        "throughput_ratio_vs_native": round(native["script_seconds"] / wall, 2),
         "emulator_latency_s": args.latency,
+        "engine": args.engine,
+        "verdict": "PASS" if ok else "FAIL",
     }
-    width = max(len(key) for key in summary)
-    for key, value in summary.items():
-        print(f"  {key:<{width}}  {value}")
-    print("RESULT " + json.dumps(summary))
-    (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    ok = (
-        len(jobs) == len(live) == distinct
-        and fetched == len(submissions)
-        and completed == len(runs)
-        and len(by_digest) == distinct
-        and all(len(ids) == 1 for ids in by_digest.values())
-    )
-    print("[load] PASS" if ok else "[load] FAIL: duplicates or lost results")
-    return 0 if ok else 1
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    return round(percentile(values, q), 3) if values else None
 
 
 if __name__ == "__main__":
