@@ -98,6 +98,9 @@ class Sampler:
         self.lock = threading.Lock()
 
     def start(self) -> None:
+        """Start sampling; CPU the threads used before now stays in ``pre-sample``."""
+        for ident in sys._current_frames():
+            self.seen[ident] = self._cpu(ident) or 0.0
         self.thread.start()
 
     def _loop(self) -> None:

@@ -58,6 +58,7 @@ MAX_RERUNS = 3
 
 
 sys.path.insert(0, str(REPO / "benchmarks"))
+import cpu_usage  # noqa: E402  (this directory)
 import report  # noqa: E402  (this directory: what make load prints)
 from runner.config import SERVICE_LATENCY  # noqa: E402  (the benchmarks' one latency model)
 
@@ -332,7 +333,7 @@ def main() -> int:
     Non-zero when any run created a duplicate or lost a result.
     """
     args = _arguments()
-    stack_dir = Path(os.environ.get("QCSC_STACK_DIR", REPO / ".stack"))
+    stack_dir = args.stack_dir = Path(os.environ.get("QCSC_STACK_DIR", REPO / ".stack"))
     env_path = stack_dir / "env"
     if not env_path.exists():
         print(f"{env_path} not found: run `make stack-up` first", file=sys.stderr)
@@ -372,6 +373,7 @@ def _print_all(
 ) -> int:
     medians = report.print_runs(summaries)
     report.print_kinds(summaries)
+    report.print_cpu(summaries)
     report.print_profile(profiles)
     result = {"engine": args.engine, "median": medians, "runs": summaries}
     (root / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -404,6 +406,8 @@ def _measure(
     )
 
     before = {job["id"] for job in control.jobs()}
+    services = cpu_usage.service_pids(args.stack_dir)
+    cpu_before = cpu_usage.snapshot(services)
     asyncio.run(_ensure_pool())
     workers: dict[str, int] = {}
     for index in range(args.hosts):
@@ -421,6 +425,8 @@ def _measure(
     _inject_faults(control)
     try:
         wall, runs, rescheduled = asyncio.run(_drive(args, salt, workers, work / "profile"))
+        cpu = _cpu_spent(cpu_before, cpu_usage.snapshot(services), wall)
+        cpu.update(cpu_usage.hosts_cpu(workers, work / "hosts"))
         reports = asyncio.run(_results(runs))
     finally:
         for pid in workers.values():
@@ -431,9 +437,17 @@ def _measure(
     log = [entry for entry in control.log() if entry.get("kind") != "control"]
     jobs = [job for job in control.jobs() if job["id"] not in before | set(native["job_ids"])]
     summary = _summarize(args, native, wall, runs, rescheduled, reports, log, jobs)
+    summary["cpu_s"] = cpu
     print("[load] run: " + json.dumps(summary))
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _cpu_spent(before: dict[str, float], after: dict[str, float], wall: float) -> dict[str, float]:
+    """CPU-seconds each service used during the stack phase, and what the machine had."""
+    spent = {name: round(after[name] - before.get(name, 0.0), 1) for name in after}
+    spent["machine capacity"] = round(wall * (os.cpu_count() or 1), 1)
+    return spent
 
 
 def _summarize(

@@ -88,6 +88,17 @@ def print_kinds(summaries: list[dict[str, Any]]) -> None:
             print(f"  {kind:<10}{''.join(cells)}")
 
 
+def print_cpu(summaries: list[dict[str, Any]]) -> None:
+    """CPU-seconds per run: the machine, the stack's services, the hosts and their flow runs."""
+    print("\nCPU-seconds during the stack phase (from /proc; the killed host not counted)")
+    names = list(summaries[0].get("cpu_s", {}))
+    header = "".join(f"{'run ' + str(i + 1):>9}" for i in range(len(summaries)))
+    print(f"  {'':<28}{header}")
+    for name in names:
+        cells = "".join(f"{s.get('cpu_s', {}).get(name, 0):>9}" for s in summaries)
+        print(f"  {name:<28}{cells}")
+
+
 def read_profiles(directory: Path) -> list[dict[str, Any]]:
     """The profiles the flow-run processes wrote (a killed process writes none)."""
     if not directory.exists():
