@@ -447,6 +447,7 @@ def _cpu_spent(before: dict[str, float], after: dict[str, float], wall: float) -
     """CPU-seconds each service used during the stack phase, and what the machine had."""
     spent = {name: round(after[name] - before.get(name, 0.0), 1) for name in after}
     spent["machine capacity"] = round(wall * (os.cpu_count() or 1), 1)
+    spent["load average (1 min), end"] = round(os.getloadavg()[0], 1)
     return spent
 
 
