@@ -184,7 +184,15 @@ def build(
         "request_totals": totals,
         "lag_median": statistics.median(lags) if lags else None,
         "lag_max": max(lags) if lags else None,
+        "cpu_s": record.get("cpu_s"),
+        "first_request_after_flow": _first_request(entries, marks["flow"]),
     }
+
+
+def _first_request(entries: list[dict[str, Any]], flow: float) -> float | None:
+    """Seconds from the flow's start to its first runtime request (any kind)."""
+    times = [float(e["time"]) for e in entries if e.get("time") and float(e["time"]) >= flow]
+    return min(times) - flow if times else None
 
 
 def phases_text(timeline: dict[str, Any]) -> str:
@@ -196,6 +204,12 @@ def phases_text(timeline: dict[str, Any]) -> str:
     if timeline.get("lag_median") is not None:
         text += f"; result lag after finish: median {timeline['lag_median']:.2f} s"
         text += f", max {timeline['lag_max']:.2f} s"
+    if timeline.get("first_request_after_flow") is not None:
+        text += (
+            f"; first runtime request {timeline['first_request_after_flow']:.1f} s after flow start"
+        )
+    if timeline.get("cpu_s") is not None:
+        text += f"; process CPU {timeline['cpu_s']:.1f} s"
     return text
 
 
@@ -209,23 +223,26 @@ def requests_text(timeline: dict[str, Any], jobs: int) -> str:
     return f"{total / jobs:.2f} per job ({kinds})"
 
 
+def _median_of(timelines: list[dict[str, Any]], key: str) -> float | None:
+    values = [t[key] for t in timelines if t.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
 def merged(timelines: list[dict[str, Any]]) -> dict[str, Any]:
     """Median phases, lags and request counts over repetitions (the ones with phases)."""
     usable = [t for t in timelines if "phases" in t]
     if not usable:
         return timelines[0] if timelines else {"error": "n/a"}
-
-    def mid(values: list[float]) -> float:
-        return statistics.median(values)
-
-    lags = [t["lag_median"] for t in usable if t.get("lag_median") is not None]
-    maxima = [t["lag_max"] for t in usable if t.get("lag_max") is not None]
     kinds = {k for t in usable for k in t.get("request_totals", {})}
-    return {
-        "phases": {name: mid([t["phases"][name] for t in usable]) for name, _ in PHASES},
-        "request_totals": {
-            k: round(mid([t.get("request_totals", {}).get(k, 0) for t in usable])) for k in kinds
+    out: dict[str, Any] = {
+        "phases": {
+            name: statistics.median([t["phases"][name] for t in usable]) for name, _ in PHASES
         },
-        "lag_median": mid(lags) if lags else None,
-        "lag_max": mid(maxima) if maxima else None,
+        "request_totals": {
+            k: round(statistics.median([t.get("request_totals", {}).get(k, 0) for t in usable]))
+            for k in kinds
+        },
     }
+    for key in ("lag_median", "lag_max", "first_request_after_flow", "cpu_s"):
+        out[key] = _median_of(usable, key)
+    return out

@@ -53,6 +53,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far, user plus system, all threads (s)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def native(jobs: int) -> tuple[float, int, int]:
     from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
 
@@ -145,6 +151,7 @@ def main() -> int:
         peak_threads=peak,
         baseline=baseline,
         peak_rss_mb=peak_rss_mb(),
+        cpu_s=cpu_seconds(),
         marks=MARKS,
         done_at=DONE_AT,
     )
