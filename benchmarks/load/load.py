@@ -22,9 +22,12 @@ What it does, in one run:
 The emulator answers each request after ``--latency`` seconds (default 0.04 s: a nearby
 service; IBM Quantum's round trips are longer), for the baseline and the stack alike.
 
-It prints jobs created, jobs live, distinct inputs, results fetched, requests per job, p50/p95
-submit and fetch latency and throughput as a ratio to the baseline, and exits non-zero unless
-created = live = distinct inputs and every result was fetched.
+``--runs`` (default 3) repeats all of it with fresh hosts, deployments, flow runs and inputs.
+It prints, per run, jobs created, jobs live, distinct inputs, results fetched, requests per job
+(and by kind), p50/p95 submit and fetch latency, throughput as a ratio to the baseline and the
+CPU-seconds of the stack's services and flow-run processes; then the medians, and the CPU
+profile of the last flow run of each run (cpu_profile.py). It exits non-zero unless, in every
+run, created = live = distinct inputs and every result was fetched.
 """
 
 from __future__ import annotations
