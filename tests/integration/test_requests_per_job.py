@@ -56,9 +56,7 @@ def kind(entry: dict[str, Any]) -> str:
 def service_requests(runtime_emulator: Any) -> Counter[str]:
     """The client's requests since the log was cleared (control calls left out)."""
     return Counter(
-        kind(entry)
-        for entry in runtime_emulator.control.log()
-        if entry.get("kind") != "control"
+        kind(entry) for entry in runtime_emulator.control.log() if entry.get("kind") != "control"
     )
 
 
