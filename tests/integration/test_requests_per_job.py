@@ -177,8 +177,9 @@ async def test_jobs_in_flight_take_their_final_status_from_a_shared_list(
     runtime_emulator: Any, isa_bell: QuantumCircuit
 ) -> None:
     # Eight jobs wait at once: the shared poller lists the pending jobs each round, and when
-    # several have left that list, one page of finished jobs answers their final status reads.
-    runtime_emulator.control.configure(queue_delay=1.0)
+    # several have left that list in one round, one page of finished jobs answers their final
+    # status reads. The emulator holds the queue until every job waits, then runs them together.
+    control = runtime_emulator.control
     config = QiskitRuntimeConfig(backend_name="ibm_fez")
     jobs = 8
 
@@ -192,11 +193,21 @@ async def test_jobs_in_flight_take_their_final_status_from_a_shared_list(
         )
 
     await in_flight(0, 1)
-    runtime_emulator.control.clear_log()
-    outputs = await in_flight(1, jobs)
+    control.configure(paused=True)
+    control.clear_log()
+    running = asyncio.create_task(in_flight(1, jobs))
+    while sum(job["status"] == "Queued" for job in control.jobs()) < jobs:
+        await asyncio.sleep(0.2)
+    # Every task waits on the poller, whose rounds are now about 0.5 s apart (a tenth of the
+    # time waited): the jobs, run one after another, leave the pending list several a round.
+    await asyncio.sleep(4.0)
+    control.configure(paused=False)
+    outputs = await running
     counts = service_requests(runtime_emulator)
     assert {output["status"] for output in outputs} == {"DONE"}
     assert counts["submit"] == jobs and counts["results"] == jobs
     assert counts["status"] < jobs, counts  # final statuses came from the finished list
-    for output in outputs:  # and the usage of each job still is the service's
-        assert output["metadata"]["usage"]["quantum_seconds"] >= 0
+    for output, job in zip(
+        outputs, sorted(control.jobs(), key=lambda j: j["created"])[1:], strict=True
+    ):
+        assert output["metadata"]["usage"]["quantum_seconds"] >= 0, job

@@ -55,9 +55,9 @@ async def test_waiting_jobs_share_one_poller(
     outputs = await many()
     assert [o["status"] for o in outputs] == ["DONE"] * JOBS
     per_job, lists = status_reads(runtime_emulator.control.log())
-    assert len(per_job) == JOBS
     # A job just submitted gets its first status from the shared list requests too; its own
-    # status request comes when the list says it has left the queue.
+    # status request comes when the list says it has left the queue (or none at all, when a
+    # page of finished jobs already showed its final status).
     assert max(per_job.values()) <= 2, per_job
     assert sum(per_job.values()) < 2 * JOBS, per_job
     assert lists >= 1  # rounds of the shared poller, whatever the number of jobs

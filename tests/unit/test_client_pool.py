@@ -111,3 +111,23 @@ async def test_a_cancelled_waiter_abandons_its_call(stall: threading.Event) -> N
         await waiter
     stats = client_pool_stats()
     assert stats.abandoned == 1 and stats.running == 0
+
+
+async def test_posting_calls_queue_behind_the_calls_of_waiting_jobs() -> None:
+    # Every worker is busy; a post is queued first, a status read after it. When one worker
+    # frees up, it runs the status read (a job already waiting) first, then the post.
+    gates = [threading.Event() for _ in range(MAX_CLIENT_THREADS)]
+    order: list[str] = []
+    running = [start_blocking(gate.wait) for gate in gates]
+    deadline = time.monotonic() + 5
+    while client_pool_stats().running < MAX_CLIENT_THREADS and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    with pool.behind_waiting_calls():
+        post = start_blocking(order.append, "post")
+    read = start_blocking(order.append, "status read")
+    gates[0].set()
+    await asyncio.gather(asyncio.wrap_future(post), asyncio.wrap_future(read))
+    for gate in gates:
+        gate.set()
+    await asyncio.gather(*(asyncio.wrap_future(f) for f in running))
+    assert order == ["status read", "post"]

@@ -40,7 +40,13 @@ from ._logging import Logger, run_logger
 from ._naming import primitive_run_name
 from ._prepare import JobRequest, aprepare_inputs, build_native
 from ._runtime import native
-from ._runtime.pool import call_blocking, call_blocking_bounded, start_blocking, wait_bounded
+from ._runtime.pool import (
+    behind_waiting_calls,
+    call_blocking,
+    call_blocking_bounded,
+    start_blocking,
+    wait_bounded,
+)
 from ._runtime.translate import translate
 from ._submit_task import submit_task
 from .blocks import QiskitRuntimeConfig  # noqa: TC001  (task signature, read by Prefect)
@@ -165,14 +171,15 @@ async def _submit(request: JobRequest, input_digest: str | None) -> JobReference
     submission = await _validate(request, config, input_digest)
     if config.channel == "local":
         return await _submit_local(submission, logger)
-    service = await call_blocking(config.get_service)
-    identity = identify(request.primitive, input_digest, _task_parameters())
-    lock = submit_lock_for(config.lock_url)
-    hold = _Hold(await _lock(lock, identity))
-    try:
-        outcome = await _adopt_or_post(submission, service, identity, hold, logger)
-    finally:
-        hold.release(identity.tag, logger)
+    with behind_waiting_calls():
+        service = await call_blocking(config.get_service)
+        identity = identify(request.primitive, input_digest, _task_parameters())
+        lock = submit_lock_for(config.lock_url)
+        hold = _Hold(await _lock(lock, identity))
+        try:
+            outcome = await _adopt_or_post(submission, service, identity, hold, logger)
+        finally:
+            hold.release(identity.tag, logger)
     return _reference(submission, identity, outcome)
 
 

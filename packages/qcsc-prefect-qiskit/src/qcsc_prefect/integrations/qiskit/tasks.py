@@ -26,7 +26,7 @@ from ._prepare import JobRequest, aprepare_inputs, build_native
 from ._programs import input_count
 from ._runtime import native
 from ._runtime.native import EstimatorOptions, SamplerOptions
-from ._runtime.pool import call_blocking
+from ._runtime.pool import behind_waiting_calls, call_blocking
 from .artifacts import acreate_result_artifacts
 from .blocks import QiskitRuntimeConfig
 from .execution_modes import aexecution_target
@@ -197,11 +197,12 @@ async def _submit_and_wait(
     """Post the checked pubs, wait for the result, then build the output and its artifacts."""
     submitted = _finish.utc_now()
     started = time.monotonic()
-    service = await call_blocking(config.get_service)
-    async with guarded_post(config, service, logger):
-        job = await call_blocking(
-            native.submit, native_primitive, pubs, shots=shots, precision=precision
-        )
+    with behind_waiting_calls():
+        service = await call_blocking(config.get_service)
+        async with guarded_post(config, service, logger):
+            job = await call_blocking(
+                native.submit, native_primitive, pubs, shots=shots, precision=precision
+            )
     job_id = str(job.job_id())
     logger.info(
         "Submitted %s job %s (%d pubs) to %s.", primitive, job_id, input_count(pubs), backend_name

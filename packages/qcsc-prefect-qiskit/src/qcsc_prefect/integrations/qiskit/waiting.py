@@ -56,6 +56,10 @@ DEFAULT_MAX_POLL_INTERVAL: Final = 30.0
 #: Bound on one status or result call (the client itself has no read timeout).
 DEFAULT_REQUEST_TIMEOUT: Final = 120.0
 
+#: Seconds a pending status read by this process (attaching to the job, or the tag lookup
+#: after posting it) stands in for a waiting task's first status request.
+RECENT_STATUS_AGE: Final = 10.0
+
 #: Consecutive transient polling errors absorbed before the task fails (and may be retried).
 MAX_CONSECUTIVE_POLL_ERRORS: Final = 6
 
@@ -363,11 +367,31 @@ class _Watch:
             partial(_list_finished, self.client, self.request_timeout),
         )
 
+    def recent(self) -> JobStatus | None:
+        """The pending status this job's connection read moments ago, if any (no request)."""
+        status = listing.recent_pending_status(self.job, RECENT_STATUS_AGE)
+        if status is None:
+            return None
+        self.seen = status
+        return _LISTED.get(status)
+
     async def request(self) -> JobStatus:
         """Ask the service for this job's status (transient failures absorbed)."""
         status = await _status_request(self.job, self.job_id, self.request_timeout, self.logger)
         self.seen = status
         return status
+
+
+#: Seconds of waiting after which each status change is logged at INFO (before: DEBUG, except
+#: ERROR and CANCELLED). A quick job's "QUEUED" and "DONE" lines say nothing the task's own
+#: "Submitted" and "Finished" lines do not, and a flow with a thousand jobs paid for them.
+QUIET_WAIT: Final = 10.0
+
+
+def _status_log_level(status: JobStatus, waited: float) -> int:
+    if status in ("ERROR", "CANCELLED") or waited >= QUIET_WAIT:
+        return logging.INFO
+    return logging.DEBUG
 
 
 async def wait_for_final_status(
@@ -432,14 +456,16 @@ async def _wait(
     last: JobStatus | None = None
     status: JobStatus | None = None
     if not (just_submitted and watch.client is not None and poller_busy(watch.client)):
-        status = await watch.request()
+        status = watch.recent() or await watch.request()
     while True:
         if status is not None and status != last:
-            logger.info(
+            waited = time.monotonic() - started
+            logger.log(
+                _status_log_level(status, waited),
                 "Qiskit Runtime job %s is %s (after %.1f s).",
                 job_id,
                 status,
-                time.monotonic() - started,
+                waited,
             )
             await progress.update(status)
             last = status
@@ -470,6 +496,8 @@ __all__ = [
     "MAX_PROGRESS_WRITES",
     "POLL_FRACTION",
     "PROGRESS_SETTLE",
+    "QUIET_WAIT",
+    "RECENT_STATUS_AGE",
     "Progress",
     "call_absorbing",
     "check_wait_arguments",

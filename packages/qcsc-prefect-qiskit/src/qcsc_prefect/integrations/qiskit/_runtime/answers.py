@@ -11,7 +11,11 @@ rate-limits, so the client's connection is given memory of its own answers:
   in flight wait for it instead of asking again;
 * **a job's final document** (DONE, ERROR or CANCELLED; a final status never changes) seen in a
   job read or a job-list page answers the next read of that job, and is what `final_document`
-  gives the usage records, instead of a ``GET /jobs/{id}/metrics`` per job.
+  gives the usage records, instead of a ``GET /jobs/{id}/metrics`` per job;
+* **a job's recent document** (a job read, or a tag lookup that listed it) tells a task that
+  starts waiting for that job what its status was moments ago (`recent_document`), instead of
+  asking again at once. It never answers the client's own reads: a status that is not final
+  may change.
 
 Everything else the client asks goes to the service as before. Nothing here builds a request
 of its own: each wrapper calls the client's own method, so retries, authentication and error
@@ -36,8 +40,8 @@ FRESH_FOR: Final = 60.0
 #: Seconds a call waits for the same question already in flight before asking itself.
 FLIGHT_WAIT: Final = 1.0
 
-#: Final job documents kept per connection (oldest forgotten first); about 1 kB each.
-MAX_FINAL_DOCUMENTS: Final = 4096
+#: Job documents kept per connection (oldest forgotten first); about 1 kB each.
+MAX_DOCUMENTS: Final = 4096
 
 _FINAL: Final = frozenset({"COMPLETED", "FAILED", "CANCELLED", "DONE", "ERROR"})
 
@@ -84,30 +88,42 @@ class _Fresh:
             self._answers.clear()
 
 
-class _FinalDocuments:
-    """Final job documents by job id, bounded, oldest forgotten first."""
+class _Documents:
+    """The last document read of each job, with when it was read; bounded, oldest first out.
+
+    A final document answers later reads of its job. A document that is not final answers
+    nothing: it only tells a new waiter what the job's status was a moment ago (`recent`).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._docs: OrderedDict[str, Mapping[str, Any]] = OrderedDict()
+        self._docs: OrderedDict[str, tuple[float, Mapping[str, Any]]] = OrderedDict()
 
-    def note(self, doc: object) -> None:
-        if not isinstance(doc, Mapping) or not is_final(doc) or "id" not in doc:
+    def note(self, doc: object, *, final_only: bool = False) -> None:
+        if not isinstance(doc, Mapping) or "id" not in doc:
             return
+        if final_only and not is_final(doc):
+            return
+        job_id = str(doc["id"])
         with self._lock:
-            self._docs[str(doc["id"])] = copy.deepcopy(dict(doc))
-            self._docs.move_to_end(str(doc["id"]))
-            while len(self._docs) > MAX_FINAL_DOCUMENTS:
+            self._docs[job_id] = (time.monotonic(), doc)
+            self._docs.move_to_end(job_id)
+            while len(self._docs) > MAX_DOCUMENTS:
                 self._docs.popitem(last=False)
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def final(self, job_id: str) -> dict[str, Any] | None:
         with self._lock:
-            doc = self._docs.get(job_id)
-        return None if doc is None else copy.deepcopy(dict(doc))
+            held = self._docs.get(job_id)
+        if held is None or not is_final(held[1]):
+            return None
+        return copy.deepcopy(dict(held[1]))
 
-    def clear(self) -> None:
+    def recent(self, job_id: str, max_age: float) -> dict[str, Any] | None:
         with self._lock:
-            self._docs.clear()
+            held = self._docs.get(job_id)
+        if held is None or time.monotonic() - held[0] > max_age:
+            return None
+        return copy.deepcopy(dict(held[1]))
 
 
 class _Memory:
@@ -115,7 +131,7 @@ class _Memory:
 
     def __init__(self) -> None:
         self.fresh = _Fresh()
-        self.final = _FinalDocuments()
+        self.documents = _Documents()
 
 
 _memories: Final[weakref.WeakSet[_Memory]] = weakref.WeakSet()
@@ -153,18 +169,21 @@ def remember_answers(connection: Any) -> None:
     def read_job(job_id: str, exclude_params: bool = True) -> Any:
         if not exclude_params:
             return job_get(job_id, exclude_params=False)
-        known = memory.final.get(str(job_id))
+        known = memory.documents.final(str(job_id))
         if known is not None:
             return known
         doc = job_get(job_id, exclude_params=True)
-        memory.final.note(doc)
+        memory.documents.note(doc)
         return doc
 
     def list_jobs(*args: Any, **kwargs: Any) -> Any:
         page = jobs_get(*args, **kwargs)
         if isinstance(page, Mapping):
+            # A tag lookup lists the few jobs this process asks about: each is remembered. Other
+            # lists (the poller's pending pages) only add what they show finished.
+            final_only = not kwargs.get("job_tags")
             for doc in page.get("jobs") or []:
-                memory.final.note(doc)
+                memory.documents.note(doc, final_only=final_only)
         return page
 
     connection.cloud_usage = cloud_usage
@@ -185,12 +204,21 @@ def remember_service_answers(service: Any) -> None:
     remember_answers(getattr(service, "_active_api_client", None))
 
 
+def _memory_of(job: Any) -> _Memory | None:
+    memory = getattr(getattr(job, "_api_client", None), _MARK, None)
+    return memory if isinstance(memory, _Memory) else None
+
+
 def final_document(job: Any) -> dict[str, Any] | None:
     """The final document of ``job`` its connection has seen, if any (no request)."""
-    memory = getattr(getattr(job, "_api_client", None), _MARK, None)
-    if not isinstance(memory, _Memory):
-        return None
-    return memory.final.get(str(job.job_id()))
+    memory = _memory_of(job)
+    return None if memory is None else memory.documents.final(str(job.job_id()))
+
+
+def recent_document(job: Any, max_age: float) -> dict[str, Any] | None:
+    """The document of ``job`` its connection read at most ``max_age`` seconds ago, if any."""
+    memory = _memory_of(job)
+    return None if memory is None else memory.documents.recent(str(job.job_id()), max_age)
 
 
 def forget_fresh_answers() -> None:
@@ -203,8 +231,8 @@ def forget_fresh_answers() -> None:
 
 _state.register(
     "_runtime.answers._memories",
-    holds="each remembering connection's fresh usage/backend answers and final job documents",
-    bound=f"one per live service connection (weak); {MAX_FINAL_DOCUMENTS} final documents each",
+    holds="each remembering connection's fresh usage/backend answers and last job documents",
+    bound=f"one per live service connection (weak); {MAX_DOCUMENTS} job documents each",
     reset=forget_fresh_answers,
 )
 
@@ -212,10 +240,11 @@ _state.register(
 __all__ = [
     "FLIGHT_WAIT",
     "FRESH_FOR",
-    "MAX_FINAL_DOCUMENTS",
+    "MAX_DOCUMENTS",
     "final_document",
     "forget_fresh_answers",
     "is_final",
+    "recent_document",
     "remember_answers",
     "remember_service_answers",
 ]

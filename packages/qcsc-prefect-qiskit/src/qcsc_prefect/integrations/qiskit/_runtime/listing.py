@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from qiskit_ibm_runtime.runtime_job_v2 import API_TO_JOB_STATUS
 
+from .answers import recent_document
 from .native import known_session_id, native_job_status, text_or_none
 from .translate import translating_errors
 
@@ -65,6 +66,24 @@ def list_tagged_jobs(service: Any, tag: str, limit: int) -> list[ListedJob]:
     assert connection is not None
     page: Mapping[str, Any] = connection.jobs_get(limit=limit, job_tags=[tag])
     return [_listed(doc) for doc in page.get("jobs") or []]
+
+
+#: Statuses a recent document may stand in for a first status request with (not final ones:
+#: those the job's own read answers from memory, which also tells the client job object).
+_STILL_PENDING: Final = frozenset({"INITIALIZING", "QUEUED", "RUNNING"})
+
+
+def recent_pending_status(job: Any, max_age: float) -> str | None:
+    """The job's status as read at most ``max_age`` seconds ago, if it was still pending.
+
+    No request is made: the document is the one the job's connection last read (`answers`),
+    by a job read or a tag lookup that listed the job.
+    """
+    doc = recent_document(job, max_age)
+    if doc is None or "id" not in doc:
+        return None
+    status = _listed(doc).status
+    return status if status in _STILL_PENDING else None
 
 
 def job_connection(job: Any) -> Any | None:
@@ -158,4 +177,5 @@ __all__ = [
     "list_pending_jobs",
     "list_tagged_jobs",
     "read_page",
+    "recent_pending_status",
 ]

@@ -12,7 +12,10 @@ the background and its outcome is discarded unless its caller kept the `Future`.
 
 Limits:
 
-* `MAX_CLIENT_THREADS` calls run at once; further calls queue for a free worker.
+* `MAX_CLIENT_THREADS` calls run at once; further calls queue for a free worker. Calls made
+  inside `behind_waiting_calls` (posting new jobs) queue behind the calls of jobs already
+  waiting (status reads, job lists, result downloads), so that a flow submitting a thousand jobs
+  collects the results of its first ones meanwhile instead of after its last post.
 * An abandoned call does not count against that capacity: the pool starts a replacement worker
   for it, so stalled calls cannot starve the unrelated calls made after them.
 * `MAX_TOTAL_CLIENT_THREADS` is the hard cap on worker threads, stalled ones included. When
@@ -28,8 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import queue
 import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
@@ -38,7 +44,7 @@ from .._logging import run_logger
 from ..errors import NO_RESPONSE, RuntimeApiError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -53,6 +59,20 @@ MAX_TOTAL_CLIENT_THREADS: Final = 64
 
 #: Bound on a `call_blocking` wait: generous, the longest the client itself allows a request.
 DEFAULT_CALL_TIMEOUT: Final = 900.0
+
+
+#: Queue order of the calls made in this context: 0 first, then 1 (see `behind_waiting_calls`).
+_ORDER: Final[ContextVar[int]] = ContextVar("qcsc_qiskit_client_call_order", default=0)
+
+
+@contextmanager
+def behind_waiting_calls() -> Iterator[None]:
+    """Queue the client calls made inside (in this task) behind every other queued call."""
+    token = _ORDER.set(1)
+    try:
+        yield
+    finally:
+        _ORDER.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +108,8 @@ class _ClientPool:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._queue: queue.PriorityQueue[tuple[int, int, _Call]] = queue.PriorityQueue()
+        self._order = itertools.count()
         self._calls: dict[concurrent.futures.Future[Any], _Call] = {}
         self._threads = 0
         self._idle = 0
@@ -109,7 +130,7 @@ class _ClientPool:
                 raise _pool_full(self._abandoned)
             self._calls[call.future] = call
             self._queued += 1
-            self._queue.put(call)
+            self._queue.put((_ORDER.get(), next(self._order), call))
             self._grow()
         return call.future
 
@@ -145,7 +166,7 @@ class _ClientPool:
 
     def _work(self) -> None:
         while True:
-            call = self._queue.get()
+            _, _, call = self._queue.get()
             with self._lock:
                 self._idle -= 1
                 self._queued -= 1
@@ -302,6 +323,7 @@ __all__ = [
     "MAX_CLIENT_THREADS",
     "MAX_TOTAL_CLIENT_THREADS",
     "ClientPoolStats",
+    "behind_waiting_calls",
     "call_blocking",
     "call_blocking_bounded",
     "client_pool_stats",
