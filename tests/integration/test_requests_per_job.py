@@ -40,6 +40,8 @@ def kind(entry: dict[str, Any]) -> str:
         return "auth"
     if path.startswith("/instances"):
         return "usage"
+    if path == "/backends":
+        return "backend-list"
     if path.startswith("/backends") and path.endswith("/status"):
         return "backend-status"
     if path.startswith("/backends"):
@@ -211,3 +213,21 @@ async def test_jobs_in_flight_take_their_final_status_from_a_shared_list(
         outputs, sorted(control.jobs(), key=lambda j: j["created"])[1:], strict=True
     ):
         assert output["metadata"]["usage"]["quantum_seconds"] >= 0, job
+
+
+async def test_the_backend_list_the_service_read_while_built_is_not_read_again(
+    runtime_emulator: Any,
+) -> None:
+    # Building the service lists the backends; the client's `service.backend(name)` lists them
+    # again (and `service.job(id)` once more). The library's service answers both from the list
+    # read while it was built.
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    runtime_emulator.control.clear_log()
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+    config.get_backend()
+    ours = service_requests(runtime_emulator)
+    runtime_emulator.control.clear_log()
+    QiskitRuntimeService().backend("ibm_fez")
+    native = service_requests(runtime_emulator)
+    assert (ours["backend-list"], native["backend-list"]) == (1, 2), (ours, native)

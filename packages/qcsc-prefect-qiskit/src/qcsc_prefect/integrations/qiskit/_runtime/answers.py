@@ -2,13 +2,14 @@
 
 qiskit-ibm-runtime asks before every submission for the instance's usage (``GET
 /instances/usage``) and the backend's status (``GET /backends/{name}/status``), and only warns
-on what they say; every status check reads the job (``GET /jobs/{id}``) even when a job list
+on what they say; it lists the backends again for every ``service.backend(name)`` and every
+``service.job(id)``; every status check reads the job (``GET /jobs/{id}``) even when a job list
 this process just read already showed it finished. At scale those requests are what the service
 rate-limits, so the client's connection is given memory of its own answers:
 
-* **instance usage and backend status** are reused for `FRESH_FOR` seconds: the client still
-  checks them (and still warns), against an answer at most that old. Calls made while one is
-  in flight wait for it instead of asking again;
+* **instance usage, backend status and the backend list** are reused for `FRESH_FOR` seconds:
+  the client still checks them (and still warns), against an answer at most that old. Calls
+  made while one is in flight wait for it instead of asking again;
 * **a job's final document** (DONE, ERROR or CANCELLED; a final status never changes) seen in a
   job read or a job-list page answers the next read of that job, and is what `final_document`
   gives the usage records, instead of a ``GET /jobs/{id}/metrics`` per job;
@@ -83,6 +84,11 @@ class _Fresh:
                 self._flights.pop(key, None)
             flight.set()
 
+    def seed(self, key: object, answer: Any) -> None:
+        """Remember ``answer`` as just received (an answer the client got before we watched)."""
+        with self._lock:
+            self._answers.setdefault(key, (time.monotonic(), copy.deepcopy(answer)))
+
     def clear(self) -> None:
         with self._lock:
             self._answers.clear()
@@ -153,11 +159,12 @@ def remember_answers(connection: Any) -> None:
     """
     if connection is None or getattr(connection, _MARK, None) is not None:
         return
-    needed = ("cloud_usage", "backend_status", "job_get", "jobs_get")
+    needed = ("cloud_usage", "backend_status", "list_backends", "job_get", "jobs_get")
     if not all(callable(getattr(connection, name, None)) for name in needed):
         return
     memory = _Memory()
     usage, status = connection.cloud_usage, connection.backend_status
+    backends = connection.list_backends
     job_get, jobs_get = connection.job_get, connection.jobs_get
 
     def cloud_usage() -> Any:
@@ -165,6 +172,9 @@ def remember_answers(connection: Any) -> None:
 
     def backend_status(backend_name: str) -> Any:
         return memory.fresh.get(("status", backend_name), lambda: status(backend_name))
+
+    def list_backends(include_mocks: bool = False) -> Any:
+        return memory.fresh.get(("backends", include_mocks), lambda: backends(include_mocks))
 
     def read_job(job_id: str, exclude_params: bool = True) -> Any:
         if not exclude_params:
@@ -188,6 +198,7 @@ def remember_answers(connection: Any) -> None:
 
     connection.cloud_usage = cloud_usage
     connection.backend_status = backend_status
+    connection.list_backends = list_backends
     connection.job_get = read_job
     connection.jobs_get = list_jobs
     setattr(connection, _MARK, memory)
@@ -196,11 +207,20 @@ def remember_answers(connection: Any) -> None:
 
 
 def remember_service_answers(service: Any) -> None:
-    """`remember_answers` for every connection a ``QiskitRuntimeService`` holds."""
+    """`remember_answers` for every connection a ``QiskitRuntimeService`` holds.
+
+    The backend list each connection's instance answered while the service was built (the
+    client keeps it) is remembered as that connection's fresh answer, so the
+    ``service.backend(name)`` that follows does not list the backends a second time.
+    """
     clients = getattr(service, "_api_clients", None)
     if isinstance(clients, Mapping):
-        for connection in clients.values():
+        listed = getattr(service, "_backends_info_per_instance", None)
+        for instance, connection in clients.items():
             remember_answers(connection)
+            memory = getattr(connection, _MARK, None)
+            if isinstance(memory, _Memory) and isinstance(listed, Mapping) and instance in listed:
+                memory.fresh.seed(("backends", True), listed[instance])
     remember_answers(getattr(service, "_active_api_client", None))
 
 
