@@ -133,7 +133,10 @@ async def test_robust_mode_later_jobs_cost_no_more_than_native(
     assert counts["submit"] == LATER_JOBS
     assert counts["metrics"] == 0
     assert counts["usage"] == 0 and counts["backend-status"] == 0
-    assert counts["list"] >= LATER_JOBS  # the duplicate check after each post stays
+    # Each post was sent once, under a submit lock held from before it until after it: no job
+    # the client or another submitter could have added, so no duplicate check (a post the
+    # client retried is checked: tests/reliability/test_transport_faults.py).
+    assert counts["list"] == 0
     native = native_later_jobs(queued, isa_bell)
     assert sum(counts.values()) <= sum(native.values()), (counts, native)
 

@@ -252,11 +252,10 @@ def test_concurrent_identical_processes_submit_one_job(
 def test_process_killed_right_after_post_rerun_adopts(
     runtime_emulator: Any, start_worker: Callable[..., Any]
 ) -> None:
-    # The first tag lookup passes; the second one (after the POST) stalls, and the process is
-    # killed there: the job exists, Prefect never stored the submit result.
+    # The service creates the job and its answer is slow; the process is killed while it
+    # waits: the job exists, Prefect never stored the submit result.
     control = runtime_emulator.control
-    control.add_fault("GET", r"/jobs$", {"delay": 0.01})
-    control.add_fault("GET", r"/jobs$", {"delay": 30})
+    control.add_fault("POST", r"/jobs$", {"create_then_delay": 30})
     victim = start_worker("--scope", "global", "--shots", "41")
     deadline = time.monotonic() + 120
     while control.job_count() == 0:

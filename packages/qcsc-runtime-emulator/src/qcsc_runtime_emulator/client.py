@@ -64,7 +64,8 @@ class EmulatorControl:
                 (``/identity/token``, ``/gs/...``, ``/gc/...``).
             action: ``{"status": code, "headers": {...}, "body": ...}``,
                 ``{"reset": True}``, ``{"delay": seconds}``,
-                ``{"create_then_status": code}`` or ``{"create_then_reset": True}``.
+                ``{"create_then_status": code}``, ``{"create_then_reset": True}`` or
+                ``{"create_then_delay": seconds}``.
             times: Number of matching requests the fault applies to.
 
         Returns:

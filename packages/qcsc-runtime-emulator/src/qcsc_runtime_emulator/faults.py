@@ -10,7 +10,14 @@ from typing import Any
 
 from .errors import ApiError
 
-ACTION_KINDS = ("status", "reset", "delay", "create_then_status", "create_then_reset")
+ACTION_KINDS = (
+    "status",
+    "reset",
+    "delay",
+    "create_then_status",
+    "create_then_reset",
+    "create_then_delay",
+)
 
 
 @dataclass
@@ -74,7 +81,7 @@ def validate_action(action: Any) -> dict[str, Any]:
         if value is not True:
             raise ApiError(400, f"{kind} must be true")
     elif not isinstance(value, (int, float)) or value < 0:
-        raise ApiError(400, "delay must be a non-negative number of seconds")
+        raise ApiError(400, f"{kind} must be a non-negative number of seconds")
     headers = action.get("headers", {})
     if not isinstance(headers, dict) or not all(
         isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in headers.items()

@@ -189,7 +189,7 @@ _ROUTERS: dict[str, Router] = {"runtime": runtime_router, "control": control_rou
 
 
 _FAULTS_BEFORE = frozenset({"delay", "status", "reset"})
-_FAULTS_AFTER = frozenset({"create_then_status", "create_then_reset"})
+_FAULTS_AFTER = frozenset({"create_then_status", "create_then_reset", "create_then_delay"})
 
 
 def _fault_response(action: dict[str, Any], status: int) -> Response:
@@ -267,7 +267,10 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.kind == "create_then_reset":
                 self._drop(entry)
                 return
-            resp = _fault_response(fault.action, int(fault.action["create_then_status"]))
+            if fault.kind == "create_then_delay":
+                time.sleep(float(fault.action["create_then_delay"]))
+            else:
+                resp = _fault_response(fault.action, int(fault.action["create_then_status"]))
         self._finish(entry, resp, known=known)
 
     def _read_request(self) -> tuple[dict[str, Any], Request | None]:

@@ -149,11 +149,13 @@ class _Outcome:
     job: Any | None = None
     """The client's job object, when this submission holds one (it posted the job)."""
     session_id: str | None = None
+    sent_once: bool = False
+    """The job was this submission's first post, and the client sent it in one HTTP attempt."""
 
     @classmethod
-    def posted(cls, job: Any) -> _Outcome:
+    def posted(cls, job: Any, *, sent_once: bool = False) -> _Outcome:
         """The job this submission posted."""
-        return cls(str(job.job_id()), False, job, native.known_session_id(job))
+        return cls(str(job.job_id()), False, job, native.known_session_id(job), sent_once)
 
     @classmethod
     def adopted(cls, listed: ListedJob) -> _Outcome:
@@ -266,7 +268,22 @@ async def _adopt_or_post_held(
         submission.backend.name,
         identity.tag,
     )
+    if outcome.sent_once and await _still_held(hold.lease):
+        return outcome  # one post, sent once, under a lock held throughout: nothing to cancel
     return await _deduplicate(service, identity.tag, outcome, logger)
+
+
+async def _still_held(lease: LockLease) -> bool:
+    """Whether the submit lock was held from before the post until now.
+
+    Held before the post (`LockLease.confirm`) and held now means held throughout: no other
+    submitter of this input could post meanwhile.
+    """
+    try:
+        await lease.confirm()
+    except SubmitLockLostError:
+        return False
+    return True
 
 
 async def _find_tagged(service: Any, tag: str) -> _reconcile.TaggedJobs:
@@ -327,15 +344,15 @@ async def _post(
     for attempt in range(1, SUBMIT_POST_ATTEMPTS + 1):
         await hold.lease.confirm()
         call = start_blocking(
-            native.submit,
+            native.submit_watched,
             native_primitive,
             submission.pubs,
             shots=submission.shots,
             precision=submission.precision,
         )
         try:
-            job = await wait_bounded(call, SUBMIT_CALL_TIMEOUT, "the job submission")
-            return _Outcome.posted(job)
+            job, sent_once = await wait_bounded(call, SUBMIT_CALL_TIMEOUT, "the job submission")
+            return _Outcome.posted(job, sent_once=sent_once and attempt == 1)
         except Exception as exc:
             if not call.done():
                 hold.pending_call = call

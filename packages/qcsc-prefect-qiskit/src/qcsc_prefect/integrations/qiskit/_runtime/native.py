@@ -36,6 +36,7 @@ except ImportError:  # the bare install: channel="local" names the extra to add
 
 from ..errors import InvalidInputError, JobFailedError, QCSCQiskitError, RuntimeConfigError
 from .answers import final_document
+from .post_attempts import forget_last_post, last_post_sent_once
 from .translate import translating_errors
 
 if TYPE_CHECKING:
@@ -158,6 +159,19 @@ def submit(
         if isinstance(primitive, BaseSamplerV2):
             return primitive.run(pubs, shots=shots)
         return primitive.run(pubs, precision=precision)
+
+
+def submit_watched(
+    primitive: Any,
+    pubs: Sequence[object],
+    *,
+    shots: int | None = None,
+    precision: float | None = None,
+) -> tuple[Any, bool]:
+    """`submit`, and whether the client sent its ``POST /jobs`` once (`post_attempts`)."""
+    forget_last_post()
+    job = submit(primitive, pubs, shots=shots, precision=precision)
+    return job, last_post_sent_once()
 
 
 def wait_for_result(job: Any) -> PrimitiveResult:
@@ -366,6 +380,7 @@ __all__ = [
     "native_job_status",
     "primitive_class",
     "submit",
+    "submit_watched",
     "text_or_none",
     "wait_for_result",
 ]

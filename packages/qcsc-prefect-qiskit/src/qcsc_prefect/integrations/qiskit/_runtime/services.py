@@ -24,6 +24,7 @@ from .. import _state
 from .._extras import require_extra
 from ..errors import BackendNotFoundError, QCSCQiskitError, RuntimeConfigError
 from .answers import remember_answers, remember_service_answers
+from .post_attempts import watch_posts
 from .translate import drop_http_exchanges, exception_chain, translating_errors
 
 if TYPE_CHECKING:
@@ -186,6 +187,10 @@ def build_service(config: QiskitRuntimeConfig) -> Any:
         kwargs["token"] = secret
     service = call_keeping_secret_out(secret, lambda: _construct_service(kwargs))
     remember_service_answers(service)
+    clients = getattr(service, "_api_clients", None)
+    for connection in [*(clients.values() if isinstance(clients, dict) else [])]:
+        watch_posts(connection)
+    watch_posts(getattr(service, "_active_api_client", None))
     return service
 
 
@@ -275,6 +280,7 @@ def lookup_backend(service: Any, backend_name: str) -> BackendV2:
             # input validation (on the event loop, where a 429 escaped untranslated).
             _ = backend.target
             remember_answers(getattr(backend, "_api_client", None))
+            watch_posts(getattr(backend, "_api_client", None))
             return backend
     except BackendNotFoundError:
         pass
