@@ -12,7 +12,8 @@ covering what the previous one cannot:
 3. **An idempotency tag on the job** (``options.environment.job_tags``), looked up under the
    lock: a live or completed job with the tag is adopted instead of posting; after an ambiguous
    error the tag is looked up again; after a post, extra jobs with the tag (the client itself
-   re-posts on 5xx) are cancelled.
+   re-posts on 5xx) are cancelled. That last lookup is skipped when the client sent the post
+   once and the lock was held from before the post until after it: nothing can have added one.
 
 The protocol, as the steps of `_submit` below::
 
