@@ -456,7 +456,9 @@ async def _wait(
     last: JobStatus | None = None
     status: JobStatus | None = None
     if not (just_submitted and watch.client is not None and poller_busy(watch.client)):
-        status = watch.recent() or await watch.request()
+        # A task that has just posted asks at once (a quick job is noticed without a pause);
+        # one that takes over a job read moments ago starts from that status.
+        status = (None if just_submitted else watch.recent()) or await watch.request()
     while True:
         if status is not None and status != last:
             waited = time.monotonic() - started

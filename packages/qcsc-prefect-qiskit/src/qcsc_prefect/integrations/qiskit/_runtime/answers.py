@@ -13,10 +13,10 @@ rate-limits, so the client's connection is given memory of its own answers:
 * **a job's final document** (DONE, ERROR or CANCELLED; a final status never changes) seen in a
   job read or a job-list page answers the next read of that job, and is what `final_document`
   gives the usage records, instead of a ``GET /jobs/{id}/metrics`` per job;
-* **a job's recent document** (a job read, or a tag lookup that listed it) tells a task that
-  starts waiting for that job what its status was moments ago (`recent_document`), instead of
-  asking again at once. It never answers the client's own reads: a status that is not final
-  may change.
+* **a job's recent document** (a job read, a tag lookup that listed it, or the service's
+  acceptance of its post, which makes it queued) tells a task that starts waiting for that job
+  what its status was moments ago (`recent_document`), instead of asking again at once. It
+  never answers the client's own reads: a status that is not final may change.
 
 Everything else the client asks goes to the service as before. Nothing here builds a request
 of its own: each wrapper calls the client's own method, so retries, authentication and error
@@ -45,6 +45,16 @@ FLIGHT_WAIT: Final = 1.0
 MAX_DOCUMENTS: Final = 4096
 
 _FINAL: Final = frozenset({"COMPLETED", "FAILED", "CANCELLED", "DONE", "ERROR"})
+
+#: The client connection's methods given memory.
+_WRAPPED: Final = (
+    "cloud_usage",
+    "backend_status",
+    "list_backends",
+    "job_get",
+    "jobs_get",
+    "program_run",
+)
 
 #: The attribute that marks a connection whose answers are remembered.
 _MARK: Final = "_qcsc_answers"
@@ -159,13 +169,12 @@ def remember_answers(connection: Any) -> None:
     """
     if connection is None or getattr(connection, _MARK, None) is not None:
         return
-    needed = ("cloud_usage", "backend_status", "list_backends", "job_get", "jobs_get")
-    if not all(callable(getattr(connection, name, None)) for name in needed):
+    if not all(callable(getattr(connection, name, None)) for name in _WRAPPED):
         return
     memory = _Memory()
     usage, status = connection.cloud_usage, connection.backend_status
     backends = connection.list_backends
-    job_get, jobs_get = connection.job_get, connection.jobs_get
+    job_get, jobs_get, post = connection.job_get, connection.jobs_get, connection.program_run
 
     def cloud_usage() -> Any:
         return memory.fresh.get("usage", usage)
@@ -186,6 +195,13 @@ def remember_answers(connection: Any) -> None:
         memory.documents.note(doc)
         return doc
 
+    def program_run(*args: Any, **kwargs: Any) -> Any:
+        response = post(*args, **kwargs)
+        if isinstance(response, Mapping) and "id" in response:
+            # The service has just accepted the job: it is queued, as far as anyone can know.
+            memory.documents.note({"id": response["id"], "state": {"status": "Queued"}})
+        return response
+
     def list_jobs(*args: Any, **kwargs: Any) -> Any:
         page = jobs_get(*args, **kwargs)
         if isinstance(page, Mapping):
@@ -201,6 +217,7 @@ def remember_answers(connection: Any) -> None:
     connection.list_backends = list_backends
     connection.job_get = read_job
     connection.jobs_get = list_jobs
+    connection.program_run = program_run
     setattr(connection, _MARK, memory)
     with _memories_guard:
         _memories.add(memory)
