@@ -82,6 +82,18 @@ def native_later_jobs(runtime_emulator: Any, isa_bell: QuantumCircuit) -> Counte
     return service_requests(runtime_emulator)
 
 
+def simple_jobs(circuit: QuantumCircuit, *, shots: int) -> Any:
+    """``run_jobs(count, first)``: a flow running ``count`` simple-mode jobs one after another."""
+    config = QiskitRuntimeConfig(backend_name="ibm_fez")
+
+    @flow
+    async def simple(count: int, first: int) -> None:
+        for index in range(first, first + count):
+            await run_sampler_task([circuit], runtime_config=config, shots=shots + index)
+
+    return simple
+
+
 @pytest.fixture
 def queued(runtime_emulator: Any) -> Any:
     """Jobs wait in the queue a moment, so that each needs at least one status read."""
@@ -92,17 +104,7 @@ def queued(runtime_emulator: Any) -> Any:
 async def test_simple_mode_later_jobs_cost_no_more_than_native(
     queued: Any, isa_bell: QuantumCircuit
 ) -> None:
-    config = QiskitRuntimeConfig(backend_name="ibm_fez")
-
-    @flow
-    async def simple(count: int, first: int) -> None:
-        for index in range(first, first + count):
-            await run_sampler_task([isa_bell], runtime_config=config, shots=100 + index)
-
-    async def run_jobs(count: int, first: int) -> None:
-        await simple(count, first)
-
-    counts = await later_jobs(queued, run_jobs)
+    counts = await later_jobs(queued, simple_jobs(isa_bell, shots=100))
     assert counts["submit"] == LATER_JOBS
     assert counts["metrics"] == 0
     assert counts["usage"] == 0 and counts["backend-status"] == 0  # answers still fresh
@@ -146,17 +148,7 @@ async def test_stale_answers_are_asked_again(
 ) -> None:
     # The control: with answers never fresh, every post reads the usage and the status again.
     monkeypatch.setattr(answers, "FRESH_FOR", 0.0)
-    config = QiskitRuntimeConfig(backend_name="ibm_fez")
-
-    @flow
-    async def simple(count: int, first: int) -> None:
-        for index in range(first, first + count):
-            await run_sampler_task([isa_bell], runtime_config=config, shots=200 + index)
-
-    async def run_jobs(count: int, first: int) -> None:
-        await simple(count, first)
-
-    counts = await later_jobs(queued, run_jobs)
+    counts = await later_jobs(queued, simple_jobs(isa_bell, shots=200))
     assert counts["usage"] >= LATER_JOBS and counts["backend-status"] == LATER_JOBS
 
 
