@@ -1,13 +1,14 @@
 """Waiting for a Qiskit Runtime job without holding a thread, shared by simple and robust mode.
 
-A waiting job asks for its own status once at the start and once when it has finished; in
-between, the process's shared status poller (`_runtime.poller`) watches every waiting job with
-one job-list request per round, so requests grow with rounds, not with jobs. Jobs whose
-connection cannot list jobs (local mode) poll their own status instead. Each request is one
-short call on the client thread pool (`_runtime.pool`); between checks the task sleeps on the event
-loop, with a pause that grows with the time waited. Transient service trouble (429, 5xx, no
-response) is absorbed in place up to a bound; the rest is raised and classified by
-`retry.classify`.
+A job waiting alone polls its own status. As soon as two jobs of a connection wait, the
+process's shared status poller (`_runtime.poller`) watches them with one job-list request per
+round, so requests grow with rounds, not with jobs; each job reads its own status when it left
+the pending list (answered without a request when a page of finished jobs already showed it:
+`_runtime.answers`). Jobs whose connection cannot list jobs (local mode) poll their own status.
+Each request is one short call on the client thread pool (`_runtime.pool`); between checks the
+task sleeps on the event loop, with a pause that grows with the time waited. Transient service
+trouble (429, 5xx, no response) is absorbed in place up to a bound; the rest is raised and
+classified by `retry.classify`.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ DEFAULT_MAX_POLL_INTERVAL: Final = 30.0
 #: Bound on one status or result call (the client itself has no read timeout).
 DEFAULT_REQUEST_TIMEOUT: Final = 120.0
 
-#: Seconds a pending status read by this process (attaching to the job, or the tag lookup
-#: after posting it) stands in for a waiting task's first status request.
+#: Seconds a pending status read by this process (the post's acceptance, a tag lookup that
+#: listed the job, attaching to it) stands in for a waiting task's first status request.
 RECENT_STATUS_AGE: Final = 10.0
 
 #: Consecutive transient polling errors absorbed before the task fails (and may be retried).
@@ -409,12 +410,12 @@ async def wait_for_final_status(
 ) -> JobStatus:
     """Wait until ``job`` reaches a final status, logging every change; return that status.
 
-    The first and the final status come from requests for this job; in between, the job is
-    served by the process's shared status poller (one job-list request per round for every
-    waiting job) when its connection can list jobs, and polled on its own otherwise. A job
-    ``just_submitted`` while other jobs wait on that poller is pending: its first status comes
-    from the shared rounds too, which saves a request per job when many are submitted at once
-    (a lone job still asks at once, so a quick one is noticed without waiting for a round).
+    The first status is the one this process read moments ago (`RECENT_STATUS_AGE`: the post's
+    acceptance, a tag lookup, attaching to the job), else a request; a job ``just_submitted``
+    asks at once (a quick one is noticed without a pause), unless other jobs already wait on
+    the shared poller, whose rounds then give its first status too. In between, the job is
+    served by that poller while other jobs of its connection wait, and polls on its own
+    otherwise; the final status comes from its own read (or a finished-jobs page).
 
     Raises:
         JobTimeoutError: ``timeout`` ran out first (the job is cancelled if asked).
