@@ -436,6 +436,18 @@ async def wait_for_final_status(
             member.leave()
 
 
+async def _first_status(watch: _Watch, just_submitted: bool) -> JobStatus | None:
+    """The status a wait starts from; ``None`` leaves it to the shared poller's rounds.
+
+    A task that has just posted asks at once (a quick job is noticed without a pause), unless
+    other jobs already wait on the poller; one that takes over a job this process read moments
+    ago starts from that status.
+    """
+    if just_submitted and watch.client is not None and poller_busy(watch.client):
+        return None
+    return (None if just_submitted else watch.recent()) or await watch.request()
+
+
 async def _wait(
     watch: _Watch,
     started: float,
@@ -455,11 +467,7 @@ async def _wait(
     )
     deadline = None if timeout is None else started + timeout
     last: JobStatus | None = None
-    status: JobStatus | None = None
-    if not (just_submitted and watch.client is not None and poller_busy(watch.client)):
-        # A task that has just posted asks at once (a quick job is noticed without a pause);
-        # one that takes over a job read moments ago starts from that status.
-        status = (None if just_submitted else watch.recent()) or await watch.request()
+    status = await _first_status(watch, just_submitted)
     while True:
         if status is not None and status != last:
             waited = time.monotonic() - started

@@ -172,9 +172,18 @@ def remember_answers(connection: Any) -> None:
     if not all(callable(getattr(connection, name, None)) for name in _WRAPPED):
         return
     memory = _Memory()
+    wrappers = {**_fresh_answers(connection, memory), **_job_documents(connection, memory)}
+    for name, wrapper in wrappers.items():
+        setattr(connection, name, wrapper)
+    setattr(connection, _MARK, memory)
+    with _memories_guard:
+        _memories.add(memory)
+
+
+def _fresh_answers(connection: Any, memory: _Memory) -> dict[str, Callable[..., Any]]:
+    """Instance usage, backend status and the backend list, reused while fresh."""
     usage, status = connection.cloud_usage, connection.backend_status
     backends = connection.list_backends
-    job_get, jobs_get, post = connection.job_get, connection.jobs_get, connection.program_run
 
     def cloud_usage() -> Any:
         return memory.fresh.get("usage", usage)
@@ -185,7 +194,18 @@ def remember_answers(connection: Any) -> None:
     def list_backends(include_mocks: bool = False) -> Any:
         return memory.fresh.get(("backends", include_mocks), lambda: backends(include_mocks))
 
-    def read_job(job_id: str, exclude_params: bool = True) -> Any:
+    return {
+        "cloud_usage": cloud_usage,
+        "backend_status": backend_status,
+        "list_backends": list_backends,
+    }
+
+
+def _job_documents(connection: Any, memory: _Memory) -> dict[str, Callable[..., Any]]:
+    """Job reads answered by final documents; every job document read is noted."""
+    job_get, jobs_get, post = connection.job_get, connection.jobs_get, connection.program_run
+
+    def job_read(job_id: str, exclude_params: bool = True) -> Any:
         if not exclude_params:
             return job_get(job_id, exclude_params=False)
         known = memory.documents.final(str(job_id))
@@ -202,7 +222,7 @@ def remember_answers(connection: Any) -> None:
             memory.documents.note({"id": response["id"], "state": {"status": "Queued"}})
         return response
 
-    def list_jobs(*args: Any, **kwargs: Any) -> Any:
+    def job_list(*args: Any, **kwargs: Any) -> Any:
         page = jobs_get(*args, **kwargs)
         if isinstance(page, Mapping):
             # A tag lookup lists the few jobs this process asks about: each is remembered. Other
@@ -212,15 +232,7 @@ def remember_answers(connection: Any) -> None:
                 memory.documents.note(doc, final_only=final_only)
         return page
 
-    connection.cloud_usage = cloud_usage
-    connection.backend_status = backend_status
-    connection.list_backends = list_backends
-    connection.job_get = read_job
-    connection.jobs_get = list_jobs
-    connection.program_run = program_run
-    setattr(connection, _MARK, memory)
-    with _memories_guard:
-        _memories.add(memory)
+    return {"job_get": job_read, "jobs_get": job_list, "program_run": program_run}
 
 
 def remember_service_answers(service: Any) -> None:

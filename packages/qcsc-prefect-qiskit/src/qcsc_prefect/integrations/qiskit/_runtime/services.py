@@ -186,12 +186,17 @@ def build_service(config: QiskitRuntimeConfig) -> Any:
     if secret is not None:
         kwargs["token"] = secret
     service = call_keeping_secret_out(secret, lambda: _construct_service(kwargs))
+    _instrument(service)
+    return service
+
+
+def _instrument(service: Any) -> None:
+    """Give each connection of a new service its memory (`answers`) and post watch."""
     remember_service_answers(service)
     clients = getattr(service, "_api_clients", None)
-    for connection in [*(clients.values() if isinstance(clients, dict) else [])]:
+    connections = list(clients.values()) if isinstance(clients, dict) else []
+    for connection in [*connections, getattr(service, "_active_api_client", None)]:
         watch_posts(connection)
-    watch_posts(getattr(service, "_active_api_client", None))
-    return service
 
 
 def _construct_service(kwargs: dict[str, Any]) -> Any:
