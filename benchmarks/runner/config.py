@@ -36,7 +36,7 @@ SERVICE_LATENCY = 0.04
 
 
 def _in_flight_reps() -> dict[str, int]:
-    return {"native": 1, "ours": 2, "incumbent": 1}
+    return {"native": 1, "plain": 1, "ours": 2, "incumbent": 1}
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ QUICK = Sizes(
     digest_incumbent_reps=1,
     in_flight_jobs=4,
     in_flight_queue_delay=0.2,
-    in_flight_reps={"native": 1, "ours": 1, "incumbent": 1},
+    in_flight_reps={"native": 1, "plain": 1, "ours": 1, "incumbent": 1},
     cached_jobs=2,
     cached_reruns=1,
     persisted_pubs=4,

@@ -99,7 +99,7 @@ def prepare(install: bool, incumbent: bool, cross_version: bool) -> Environments
         cross_version: Prepare the qiskit 1.x venv (workload 6).
     """
     here = Path(sys.executable)
-    envs = Environments(pythons={"native": here, "ours": here}, libs=["ours"])
+    envs = Environments(pythons={"native": here, "plain": here, "ours": here}, libs=["ours"])
     # pip mostly waits on I/O, so the two installs overlap well.
     with ThreadPoolExecutor(max_workers=2) as pool:
         inc = pool.submit(incumbent_venv, install) if incumbent else None

@@ -90,7 +90,7 @@ def in_flight_once(
     """
     run.reset()
     run.control.configure(queue_delay=queue_delay)
-    flag = "native" if impl == "native" else "lib"
+    flag = impl if impl in ("native", "plain") else "lib"
     args = ["--impl", flag, "--jobs", str(jobs)]
     # A run with more requests than the log keeps is read while it goes (see timeline.py).
     interval = 3.0 if jobs * 8 > LOG_LIMIT else None
@@ -115,9 +115,12 @@ def in_flight_once(
 
 
 def w4_in_flight(run: Runner, sizes: Sizes, libs: list[str]) -> dict[str, Any]:
-    """Workload 4: jobs in flight from one flow, native first, each in a fresh process."""
+    """Workload 4: jobs in flight from one flow, native first, each in a fresh process.
+
+    ``plain`` is the Prefect floor: plain ``@task``s around the native call (see in_flight.py).
+    """
     out: dict[str, Any] = {"runs": [], "failures": {}}
-    for impl in ["native", *libs]:
+    for impl in ["native", "plain", *libs]:
         reps = sizes.in_flight_reps[impl]
         for index in range(reps):
             log(f"4 in flight: {impl}, {sizes.in_flight_jobs} jobs, rep {index + 1}/{reps}")

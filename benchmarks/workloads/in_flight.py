@@ -78,6 +78,46 @@ def native(jobs: int) -> tuple[float, int, int]:
     return wall, peak.peak, baseline
 
 
+def plain_prefect(jobs: int) -> tuple[float, int, int]:
+    """The Prefect floor: plain ``@task``s around the native call, one backend for all of them.
+
+    The flow builds the service and the backend (inside the timer, as the native script does),
+    then each task posts its job with ``SamplerV2.run`` and blocks on ``job.result()`` in a
+    thread of its own (a thread pool as wide as the fan-out), so that nothing but Prefect's
+    task runs stands between the native calls.
+    """
+    from prefect import flow, task
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
+
+    bell = isa_bell()
+    outcome: dict[str, Any] = {}
+
+    @task
+    def run_native(sampler: Any, shots: int) -> str:
+        job = sampler.run([bell], shots=shots)
+        job.result()
+        DONE_AT[job.job_id()] = time.time()
+        return str(job.job_id())
+
+    @flow(name="bench-in-flight-plain", task_runner=ThreadPoolTaskRunner(max_workers=jobs))
+    def in_flight_flow() -> None:
+        MARKS["flow"] = time.time()
+        outcome["baseline"] = os_threads()
+        with ThreadPeak() as peak:
+            started = time.perf_counter()
+            sampler = SamplerV2(mode=QiskitRuntimeService().backend(BACKEND_NAME))
+            futures = [run_native.submit(sampler, 100 + index) for index in range(jobs)]
+            outcome["done"] = len([future.result() for future in futures])
+            outcome["wall"] = time.perf_counter() - started
+            MARKS["gathered"] = time.time()
+        outcome["peak"] = peak.peak
+
+    in_flight_flow()
+    MARKS["end"] = time.time()
+    return outcome["wall"], outcome["peak"], outcome["baseline"]
+
+
 async def _noting_done(call: Awaitable[Any]) -> Any:
     """Await one task call; note when its result arrived (by job id, when it has one)."""
     output = await call
@@ -136,12 +176,13 @@ def _profiled() -> Iterator[None]:
 def main() -> int:
     MARKS["main"] = time.time()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", choices=("native", "lib"), required=True)
+    parser.add_argument("--impl", choices=("native", "plain", "lib"), required=True)
     parser.add_argument("--jobs", type=int, default=100)
     args = parser.parse_args()
-    impl = "native" if args.impl == "native" else implementation()
+    impl = args.impl if args.impl in ("native", "plain") else implementation()
+    run = {"native": native, "plain": plain_prefect}.get(impl, with_library)
     with _profiled():
-        wall, peak, baseline = native(args.jobs) if impl == "native" else with_library(args.jobs)
+        wall, peak, baseline = run(args.jobs)
     emit(
         kind="in-flight",
         impl=impl,
