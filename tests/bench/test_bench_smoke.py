@@ -41,6 +41,10 @@ def test_runner_quick_produces_the_table(tmp_path: Path) -> None:
     # Structure only: the figures themselves are the benchmark's business, not this test's.
     assert set(raw["cached"]) >= {"native", "ours"}
     assert set(raw["duplicates"]["ours"]) == {"crash", "retry", "concurrent", "client-retry"}
+    in_flight = raw["in_flight"]["runs"]
+    assert {r["impl"] for r in in_flight} == {"native", "plain", "ours"}  # plain: the Prefect floor
+    assert all(r["completed"] == r["jobs"] for r in in_flight)
+    assert "wall minus makespan" in markdown
     scale = raw["scale"]["run"]
     assert scale["completed"] == scale["jobs"]
     assert {"wall", "makespan", "peak_threads", "peak_rss_mb"} <= set(scale)
