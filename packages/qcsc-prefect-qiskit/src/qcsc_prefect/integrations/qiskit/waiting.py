@@ -139,8 +139,10 @@ def _write_slot() -> asyncio.Semaphore:
 
 
 #: Seconds a status that is not final must hold before it is written: a job that finishes
-#: within that time costs one artifact write, not one per status it went through.
-PROGRESS_SETTLE: Final = 2.0
+#: within that time costs one artifact write (none without a key), not one per status it went
+#: through. The same 10 s after which status lines are logged at INFO (`QUIET_WAIT`): a flow
+#: with a thousand jobs that each waited a few seconds paid two Prefect API writes per job.
+PROGRESS_SETTLE: Final = 10.0
 
 
 class Progress:
