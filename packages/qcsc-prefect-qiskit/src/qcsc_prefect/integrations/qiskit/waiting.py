@@ -138,11 +138,17 @@ def _write_slot() -> asyncio.Semaphore:
         return slot
 
 
+#: Seconds of waiting after which each status change is logged at INFO (before: DEBUG, except
+#: ERROR and CANCELLED). A quick job's "QUEUED" and "DONE" lines say nothing the task's own
+#: "Submitted" and "Finished" lines do not, and a flow with a thousand jobs paid for them.
+QUIET_WAIT: Final = 10.0
+
+
 #: Seconds a status that is not final must hold before it is written: a job that finishes
 #: within that time costs one artifact write (none without a key), not one per status it went
-#: through. The same 10 s after which status lines are logged at INFO (`QUIET_WAIT`): a flow
-#: with a thousand jobs that each waited a few seconds paid two Prefect API writes per job.
-PROGRESS_SETTLE: Final = 10.0
+#: through. The threshold of the INFO status lines: a flow with a thousand jobs that each waited
+#: a few seconds paid two Prefect API writes per job when it was 2 s.
+PROGRESS_SETTLE: Final = QUIET_WAIT
 
 
 class Progress:
@@ -383,12 +389,6 @@ class _Watch:
         status = await _status_request(self.job, self.job_id, self.request_timeout, self.logger)
         self.seen = status
         return status
-
-
-#: Seconds of waiting after which each status change is logged at INFO (before: DEBUG, except
-#: ERROR and CANCELLED). A quick job's "QUEUED" and "DONE" lines say nothing the task's own
-#: "Submitted" and "Finished" lines do not, and a flow with a thousand jobs paid for them.
-QUIET_WAIT: Final = 10.0
 
 
 def _status_log_level(status: JobStatus, waited: float) -> int:
